@@ -26,7 +26,11 @@ enum class Fc : std::uint8_t {
 };
 
 // Builds S. Used by the software KDF and by the HSM path (C_Sign HMAC-SHA-256 over S).
+// Each parameter must be at most 65535 octets (kdf() reports bad_length; here the caller's job).
 Bytes kdfInput(std::uint8_t fc, std::initializer_list<ByteView> params);
+
+// HMAC-SHA-256(key, s) over a ready-made S (e.g. kdfInput(), or a published S). Thread-safe.
+Result<Key256> hmacSha256(ByteView key, ByteView s);
 
 // Software KDF; key of any length (CK||IK, KInt, ...). Thread-safe.
 Result<Key256> kdf(ByteView key, std::uint8_t fc, std::initializer_list<ByteView> params);

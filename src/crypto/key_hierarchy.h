@@ -18,9 +18,14 @@ namespace best::crypto {
 
 enum class KeyAgreement : std::uint8_t { umts = 0x01, eps = 0x02, fiveG = 0x03 };
 
-enum class KeyDistinguisher : std::uint8_t { cpEnc = 0x01, cpInt = 0x02, upEnc = 0x03, upInt = 0x04 };
+enum class KeyDistinguisher : std::uint8_t {
+    cpEnc = 0x01,
+    cpInt = 0x02,
+    upEnc = 0x03,
+    upInt = 0x04
+};
 
-using PlmnId = std::array<std::uint8_t, 3>;   // TS 24.008 encoding, e.g. 001/01 -> 00 f1 10
+using PlmnId = std::array<std::uint8_t, 3>;  // TS 24.008 encoding, e.g. 001/01 -> 00 f1 10
 using EasKeyId = std::array<std::uint8_t, 16>;
 using KeyConfirmation = std::array<std::uint8_t, 8>;
 
@@ -47,7 +52,8 @@ struct SessionKeys {
     Key128 upInt;
 };
 // enc keys take encAlg, int keys take intAlg (profile section 6).
-Result<SessionKeys> deriveSessionKeys(const Key256& ksess, std::uint8_t intAlg, std::uint8_t encAlg);
+Result<SessionKeys> deriveSessionKeys(const Key256& ksess, std::uint8_t intAlg,
+                                      std::uint8_t encAlg);
 
 Result<KeyConfirmation> deriveKeyConfirmation(const Key256& newKint, std::uint32_t sessionId,
                                               const Rand& rand);
