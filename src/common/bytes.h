@@ -24,10 +24,12 @@ inline void putBe32(std::uint8_t* p, std::uint32_t v) noexcept {
     p[3] = static_cast<std::uint8_t>(v);
 }
 inline void putBe48(std::uint8_t* p, std::uint64_t v) noexcept {
-    for (int i = 0; i < 6; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * (5 - i)));
+    for (int i = 0; i < 6; ++i)
+        p[i] = static_cast<std::uint8_t>(v >> (8 * (5 - i)));
 }
 inline void putBe64(std::uint8_t* p, std::uint64_t v) noexcept {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * (7 - i)));
+    for (int i = 0; i < 8; ++i)
+        p[i] = static_cast<std::uint8_t>(v >> (8 * (7 - i)));
 }
 inline std::uint16_t getBe16(const std::uint8_t* p) noexcept {
     return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
@@ -38,12 +40,14 @@ inline std::uint32_t getBe32(const std::uint8_t* p) noexcept {
 }
 inline std::uint64_t getBe48(const std::uint8_t* p) noexcept {
     std::uint64_t v = 0;
-    for (int i = 0; i < 6; ++i) v = (v << 8) | p[i];
+    for (int i = 0; i < 6; ++i)
+        v = (v << 8) | p[i];
     return v;
 }
 inline std::uint64_t getBe64(const std::uint8_t* p) noexcept {
     std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+    for (int i = 0; i < 8; ++i)
+        v = (v << 8) | p[i];
     return v;
 }
 

@@ -6,16 +6,20 @@ namespace best {
 namespace {
 
 int nibble(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
 std::string_view trim(std::string_view s) noexcept {
     constexpr std::string_view ws = " \t\r\n";
     auto b = s.find_first_not_of(ws);
-    if (b == std::string_view::npos) return {};
+    if (b == std::string_view::npos)
+        return {};
     auto e = s.find_last_not_of(ws);
     return s.substr(b, e - b + 1);
 }
@@ -49,7 +53,8 @@ Result<void> fromHexInto(std::string_view text, std::string_view what, MutableBy
         int lo = nibble(text[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             OPENSSL_cleanse(out.data(), out.size());
-            return makeError(HexErrc::bad_digit, std::string(what) + ": not a hex digit at position " +
+            return makeError(HexErrc::bad_digit, std::string(what) +
+                                                     ": not a hex digit at position " +
                                                      std::to_string(2 * i + (hi < 0 ? 0 : 1)));
         }
         out[i] = static_cast<std::uint8_t>((hi << 4) | lo);
@@ -71,7 +76,8 @@ Result<Bytes> fromHex(std::string_view text, std::string_view what,
                                                     std::to_string(out.size()));
     }
     auto r = fromHexInto(text, what, out);
-    if (!r) return tl::unexpected(r.error());
+    if (!r)
+        return tl::unexpected(r.error());
     return out;
 }
 

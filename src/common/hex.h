@@ -14,10 +14,12 @@ namespace best {
 std::string toHex(ByteView data);
 
 enum class HexErrc { odd_length = 1, bad_digit, wrong_length };
-inline ErrorDomain errorDomainOf(HexErrc) { return ErrorDomain::generic; }
+inline ErrorDomain errorDomainOf(HexErrc) {
+    return ErrorDomain::generic;
+}
 
-// Decodes `text` (surrounding whitespace ignored). With `expected` set, the decoded size must match.
-// `what` names the value in the error message ("K", "RAND").
+// Decodes `text` (surrounding whitespace ignored). With `expected` set, the decoded size must
+// match. `what` names the value in the error message ("K", "RAND").
 Result<Bytes> fromHex(std::string_view text, std::string_view what,
                       std::optional<std::size_t> expected = std::nullopt);
 

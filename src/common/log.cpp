@@ -13,22 +13,34 @@ std::mutex gMutex;
 
 const char* name(Level l) {
     switch (l) {
-        case Level::debug: return "debug";
-        case Level::info: return "info";
-        case Level::notice: return "notice";
-        case Level::warning: return "warning";
-        case Level::error: return "error";
+        case Level::debug:
+            return "debug";
+        case Level::info:
+            return "info";
+        case Level::notice:
+            return "notice";
+        case Level::warning:
+            return "warning";
+        case Level::error:
+            return "error";
     }
     return "?";
 }
 }  // namespace
 
-void setLevel(Level l) noexcept { gLevel = l; }
-Level level() noexcept { return gLevel; }
-void setJournalPrefix(bool on) noexcept { gJournal = on; }
+void setLevel(Level l) noexcept {
+    gLevel = l;
+}
+Level level() noexcept {
+    return gLevel;
+}
+void setJournalPrefix(bool on) noexcept {
+    gJournal = on;
+}
 
 void write(Level l, std::string_view component, std::string_view message) noexcept {
-    if (static_cast<int>(l) > static_cast<int>(gLevel.load())) return;
+    if (static_cast<int>(l) > static_cast<int>(gLevel.load()))
+        return;
     std::lock_guard<std::mutex> lock(gMutex);
     if (gJournal) {
         std::fprintf(stderr, "<%d>%.*s: %.*s\n", static_cast<int>(l),

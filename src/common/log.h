@@ -14,12 +14,20 @@ Level level() noexcept;
 void setJournalPrefix(bool on) noexcept;
 void write(Level l, std::string_view component, std::string_view message) noexcept;
 
-inline void debug(std::string_view c, std::string_view m) noexcept { write(Level::debug, c, m); }
-inline void info(std::string_view c, std::string_view m) noexcept { write(Level::info, c, m); }
-inline void notice(std::string_view c, std::string_view m) noexcept { write(Level::notice, c, m); }
+inline void debug(std::string_view c, std::string_view m) noexcept {
+    write(Level::debug, c, m);
+}
+inline void info(std::string_view c, std::string_view m) noexcept {
+    write(Level::info, c, m);
+}
+inline void notice(std::string_view c, std::string_view m) noexcept {
+    write(Level::notice, c, m);
+}
 inline void warning(std::string_view c, std::string_view m) noexcept {
     write(Level::warning, c, m);
 }
-inline void error(std::string_view c, std::string_view m) noexcept { write(Level::error, c, m); }
+inline void error(std::string_view c, std::string_view m) noexcept {
+    write(Level::error, c, m);
+}
 
 }  // namespace best::log

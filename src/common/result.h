@@ -33,6 +33,8 @@ tl::unexpected<Error> makeError(Enum code, std::string message) {
         Error{errorDomainOf(code), static_cast<int>(code), std::move(message)});
 }
 
-inline tl::unexpected<Error> makeError(Error e) { return tl::unexpected<Error>(std::move(e)); }
+inline tl::unexpected<Error> makeError(Error e) {
+    return tl::unexpected<Error>(std::move(e));
+}
 
 }  // namespace best

@@ -25,7 +25,8 @@ public:
     explicit Secret(ByteView src) noexcept {
         bytes_.fill(0);
         if (src.size() == N) {
-            for (std::size_t i = 0; i < N; ++i) bytes_[i] = src[i];
+            for (std::size_t i = 0; i < N; ++i)
+                bytes_[i] = src[i];
         }
     }
     Secret(const Secret&) = default;

@@ -6,7 +6,8 @@ using namespace best;
 
 TEST(Secure, SecretFromViewAndCompare) {
     std::uint8_t raw[16];
-    for (int i = 0; i < 16; ++i) raw[i] = static_cast<std::uint8_t>(i);
+    for (int i = 0; i < 16; ++i)
+        raw[i] = static_cast<std::uint8_t>(i);
     Key128 a{ByteView(raw, 16)};
     Key128 b{ByteView(raw, 16)};
     EXPECT_TRUE(a.equals(b));
@@ -17,7 +18,8 @@ TEST(Secure, SecretFromViewAndCompare) {
 TEST(Secure, SecretWrongSizeIsZero) {
     std::uint8_t raw[3] = {1, 2, 3};
     Key128 a{ByteView(raw, 3)};
-    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], 0);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        EXPECT_EQ(a[i], 0);
 }
 
 TEST(Secure, BufferMoveAndClear) {
