@@ -1,0 +1,79 @@
+// best-hsed configuration: YAML validated into its own type. Every error names the file, line,
+// column and key; unknown keys are errors. The HSM PIN is never in the YAML (a file path only).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace best::hse {
+
+enum class ConfigErrc { io = 1, syntax, unknown_key, missing_key, bad_value };
+inline ErrorDomain errorDomainOf(ConfigErrc) {
+    return ErrorDomain::config;
+}
+
+struct ListenAddress {
+    std::string address;        // numeric IPv4 or IPv6
+    std::uint16_t port = 7163;  // 0: the kernel picks; bound ports go to the runtime file
+};
+
+struct RateLimit {
+    double ratePerSecond = 0;  // tokens added per second
+    std::uint32_t burst = 0;   // bucket size
+};
+
+enum class KeyAgreementPolicy : std::uint8_t { umts = 1, eps = 2, fiveG = 3 };
+
+struct Policy {
+    std::uint8_t cpCounterScheme = 1;  // n, 0..3
+    std::uint8_t upCounterScheme = 1;
+    bool allowUmts = true;
+    bool allowEps = true;
+    bool allowFiveG = true;
+    bool cipheringAllowedByDefault = true;
+    std::set<std::string> cipheringDeniedPlmns;   // "MCCMNC" digits, e.g. "00101"
+    std::set<std::string> cipheringAllowedPlmns;  // used when the default is deny
+    std::set<std::string> confidentialityRequiredEas;
+    std::uint32_t keySetLifetimeSeconds = 86400;  // 0 = no limit
+    std::uint32_t unconfirmedSessionTimeoutSeconds = 60;
+    std::uint32_t idleSessionTimeoutSeconds = 3600;
+    RateLimit perSource{20.0, 40};
+    RateLimit perImsi{1.0, 5};
+    std::uint16_t backoffSeconds = 30;
+    // Key refresh policy (issue 7): 0 = off.
+    std::uint32_t refreshAfterSeconds = 0;
+    std::uint32_t refreshAfterSessions = 0;
+};
+
+struct HsmConfig {
+    std::string module = "/usr/lib/softhsm/libsofthsm2.so";
+    std::string token;    // label, or an RFC 7512 "pkcs11:" URI
+    std::string pinFile;  // never the PIN itself
+    unsigned workers = 2;
+};
+
+struct HsedConfig {
+    std::string sourcePath;
+    std::string hseId;
+    std::vector<ListenAddress> listen;
+    std::string runtimeFile;  // bound ports, one "emsdp ADDRESS PORT" line each
+    HsmConfig hsm;
+    std::string storePath;
+    std::uint8_t sqnInd = 0;
+    std::uint8_t sqnIndBits = 5;
+    Policy policy;
+    std::string uplinkSink;      // UNIX datagram socket the uplink payloads go to
+    std::string downlinkSocket;  // UNIX datagram socket the daemon reads downlink from
+    std::string logLevel = "info";
+};
+
+// Parses and validates; `text` is the file's content, `name` what errors call it.
+Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& name);
+Result<HsedConfig> loadHsedConfig(const std::string& path);
+
+}  // namespace best::hse
