@@ -1,0 +1,275 @@
+#include "net/loop.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "common/log.h"
+
+namespace best::net {
+
+tl::unexpected<Error> uvError(const char* what, int rc) {
+    return makeError(NetErrc::uv, std::string(what) + ": " + uv_strerror(rc));
+}
+
+void logCallbackException(const char* where, const char* what) noexcept {
+    log::error("loop", std::string("exception escaped a callback in ") + where + ": " + what);
+}
+
+// ---- Handle and Loop
+
+Handle::Handle(Loop& loop, uv_handle_t* h) noexcept : loop_(loop), handle_(h) {}
+
+void Handle::close() noexcept {
+    if (uv_is_closing(handle_) == 0)
+        uv_close(handle_, &Handle::onClose);
+}
+
+bool Handle::closing() const noexcept {
+    return uv_is_closing(handle_) != 0;
+}
+
+void Handle::onClose(uv_handle_t* h) noexcept {
+    delete static_cast<Handle*>(h->data);
+}
+
+Loop::Loop() {
+    int rc = uv_loop_init(&loop_);
+    if (rc != 0)
+        throw std::runtime_error(std::string("uv_loop_init: ") + uv_strerror(rc));
+}
+
+Loop::~Loop() {
+    // Close whatever is left (handles whose owners forgot), then let the close callbacks free
+    // them; the loop outlives every handle.
+    uv_walk(
+        &loop_,
+        [](uv_handle_t* h, void*) {
+            if (uv_is_closing(h) == 0)
+                uv_close(h, h->data != nullptr ? &Handle::onClose : nullptr);
+        },
+        nullptr);
+    while (uv_loop_close(&loop_) == UV_EBUSY)
+        uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+// ---- Timer
+
+Timer::Timer(Loop& loop) : Handle(loop, reinterpret_cast<uv_handle_t*>(&timer_)) {
+    int rc = uv_timer_init(loop.raw(), &timer_);
+    if (rc != 0)
+        throw std::runtime_error(std::string("uv_timer_init: ") + uv_strerror(rc));
+    timer_.data = static_cast<Handle*>(this);
+}
+
+void Timer::start(std::uint64_t timeoutMs, std::uint64_t repeatMs, Callback cb) {
+    cb_ = std::move(cb);
+    uv_timer_start(&timer_, &Timer::onTimer, timeoutMs, repeatMs);
+}
+
+void Timer::stop() noexcept {
+    uv_timer_stop(&timer_);
+}
+
+void Timer::onTimer(uv_timer_t* t) noexcept {
+    auto* self = static_cast<Timer*>(static_cast<Handle*>(t->data));
+    guard("timer", [self] {
+        if (self->cb_)
+            self->cb_();
+    });
+}
+
+// ---- Async
+
+Async::Async(Loop& loop, Callback cb)
+    : Handle(loop, reinterpret_cast<uv_handle_t*>(&async_)), cb_(std::move(cb)) {
+    int rc = uv_async_init(loop.raw(), &async_, &Async::onAsync);
+    if (rc != 0)
+        throw std::runtime_error(std::string("uv_async_init: ") + uv_strerror(rc));
+    async_.data = static_cast<Handle*>(this);
+}
+
+void Async::onAsync(uv_async_t* a) noexcept {
+    auto* self = static_cast<Async*>(static_cast<Handle*>(a->data));
+    guard("async", [self] {
+        if (self->cb_)
+            self->cb_();
+    });
+}
+
+// ---- Signal
+
+Signal::Signal(Loop& loop) : Handle(loop, reinterpret_cast<uv_handle_t*>(&signal_)) {
+    int rc = uv_signal_init(loop.raw(), &signal_);
+    if (rc != 0)
+        throw std::runtime_error(std::string("uv_signal_init: ") + uv_strerror(rc));
+    signal_.data = static_cast<Handle*>(this);
+}
+
+Result<void> Signal::start(int signum, Callback cb) {
+    cb_ = std::move(cb);
+    int rc = uv_signal_start(&signal_, &Signal::onSignal, signum);
+    if (rc != 0)
+        return uvError("uv_signal_start", rc);
+    return {};
+}
+
+void Signal::onSignal(uv_signal_t* s, int signum) noexcept {
+    auto* self = static_cast<Signal*>(static_cast<Handle*>(s->data));
+    guard("signal", [self, signum] {
+        if (self->cb_)
+            self->cb_(signum);
+    });
+}
+
+// ---- SocketAddress
+
+Result<SocketAddress> SocketAddress::parse(const std::string& address, std::uint16_t port) {
+    SocketAddress a;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+    if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        return a;
+    }
+    a.storage = {};
+    if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        return a;
+    }
+    return makeError(NetErrc::address, "'" + address + "' is not a numeric IPv4 or IPv6 address");
+}
+
+SocketAddress SocketAddress::from(const sockaddr* sa) noexcept {
+    SocketAddress a;
+    if (sa == nullptr)
+        return a;
+    std::size_t len = sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    std::memcpy(&a.storage, sa, len);
+    return a;
+}
+
+socklen_t SocketAddress::length() const noexcept {
+    return storage.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+std::uint16_t SocketAddress::port() const noexcept {
+    if (storage.ss_family == AF_INET6) {
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+    }
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+}
+
+std::string SocketAddress::toString() const {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (storage.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf,
+                  sizeof buf);
+        return "[" + std::string(buf) + "]:" + std::to_string(port());
+    }
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
+    return std::string(buf) + ":" + std::to_string(port());
+}
+
+// ---- UdpSocket
+
+UdpSocket::UdpSocket(Loop& loop) : Handle(loop, reinterpret_cast<uv_handle_t*>(&udp_)) {
+    int rc = uv_udp_init(loop.raw(), &udp_);
+    if (rc != 0)
+        throw std::runtime_error(std::string("uv_udp_init: ") + uv_strerror(rc));
+    udp_.data = static_cast<Handle*>(this);
+}
+
+Result<void> UdpSocket::bind(const SocketAddress& addr) {
+    unsigned flags = addr.storage.ss_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
+    int rc = uv_udp_bind(&udp_, addr.get(), flags);
+    if (rc != 0)
+        return uvError(("bind " + addr.toString()).c_str(), rc);
+    return {};
+}
+
+Result<void> UdpSocket::startReceive(ReceiveCallback cb) {
+    cb_ = std::move(cb);
+    int rc = uv_udp_recv_start(&udp_, &UdpSocket::onAlloc, &UdpSocket::onRecv);
+    if (rc != 0)
+        return uvError("uv_udp_recv_start", rc);
+    return {};
+}
+
+void UdpSocket::stopReceive() noexcept {
+    uv_udp_recv_stop(&udp_);
+}
+
+void UdpSocket::onAlloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+    auto* self = static_cast<UdpSocket*>(static_cast<Handle*>(h->data));
+    buf->base = reinterpret_cast<char*>(self->buffer_);
+    buf->len = sizeof self->buffer_;
+}
+
+void UdpSocket::onRecv(uv_udp_t* u, ssize_t n, const uv_buf_t* buf, const sockaddr* from,
+                       unsigned flags) noexcept {
+    auto* self = static_cast<UdpSocket*>(static_cast<Handle*>(u->data));
+    if (n <= 0 || from == nullptr)
+        return;  // n == 0 with from == nullptr: nothing more to read
+    // A datagram larger than the buffer is truncated by the kernel: report its full size as
+    // "too large" by handing over a view that is one octet longer than any valid message.
+    std::size_t size = static_cast<std::size_t>(n);
+    if ((flags & UV_UDP_PARTIAL) != 0)
+        size = sizeof self->buffer_;
+    guard("udp receive", [&] {
+        if (self->cb_) {
+            self->cb_(ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), size), from);
+        }
+    });
+}
+
+namespace {
+struct SendRequest {
+    uv_udp_send_t req;
+    Bytes data;
+};
+}  // namespace
+
+Result<void> UdpSocket::send(const sockaddr* to, ByteView data) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data.data())),
+                             static_cast<unsigned>(data.size()));
+    int rc = uv_udp_try_send(&udp_, &b, 1, to);
+    if (rc >= 0)
+        return {};
+    if (rc != UV_EAGAIN) {
+        ++sendErrors_;
+        return uvError("udp send", rc);
+    }
+    auto* r = new SendRequest{};
+    r->data.assign(data.begin(), data.end());
+    r->req.data = this;
+    uv_buf_t qb =
+        uv_buf_init(reinterpret_cast<char*>(r->data.data()), static_cast<unsigned>(r->data.size()));
+    rc = uv_udp_send(&r->req, &udp_, &qb, 1, to, [](uv_udp_send_t* req, int status) {
+        auto* sr = reinterpret_cast<SendRequest*>(req);
+        if (status != 0)
+            ++static_cast<UdpSocket*>(req->data)->sendErrors_;
+        delete sr;
+    });
+    if (rc != 0) {
+        delete r;
+        ++sendErrors_;
+        return uvError("udp send", rc);
+    }
+    return {};
+}
+
+Result<SocketAddress> UdpSocket::localAddress() const {
+    SocketAddress a;
+    int len = sizeof a.storage;
+    int rc = uv_udp_getsockname(&udp_, reinterpret_cast<sockaddr*>(&a.storage), &len);
+    if (rc != 0)
+        return uvError("uv_udp_getsockname", rc);
+    return a;
+}
+
+}  // namespace best::net

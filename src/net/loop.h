@@ -1,0 +1,177 @@
+// A thin libuv wrapper, the uvw way (conventions 4): handles are created by the loop and never
+// move; close() is idempotent; a handle's memory is freed in its close callback; the loop
+// outlives its handles (its destructor closes what is left and runs until all are freed); no
+// exception crosses a C callback (each callback body runs inside guard(), which logs).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <uv.h>
+
+#include "common/bytes.h"
+#include "common/result.h"
+
+namespace best::net {
+
+enum class NetErrc { uv = 1, address };
+inline ErrorDomain errorDomainOf(NetErrc) {
+    return ErrorDomain::net;
+}
+tl::unexpected<Error> uvError(const char* what, int rc);
+
+// Runs f; an escaping exception is logged, never propagated into libuv.
+template <typename F>
+void guard(const char* where, F&& f) noexcept;
+void logCallbackException(const char* where, const char* what) noexcept;
+
+template <typename F>
+void guard(const char* where, F&& f) noexcept {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        logCallbackException(where, e.what());
+    } catch (...) {
+        logCallbackException(where, "unknown exception");
+    }
+}
+
+class Loop;
+
+// Base of every handle. Owned by the loop until closed; users hold a HandlePtr.
+class Handle {
+public:
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+    Handle(Handle&&) = delete;
+    Handle& operator=(Handle&&) = delete;
+
+    void close() noexcept;
+    bool closing() const noexcept;
+    Loop& loop() const noexcept { return loop_; }
+
+protected:
+    Handle(Loop& loop, uv_handle_t* h) noexcept;
+    virtual ~Handle() = default;
+    uv_handle_t* rawHandle() const noexcept { return handle_; }
+
+private:
+    friend class Loop;
+    static void onClose(uv_handle_t* h) noexcept;
+    Loop& loop_;
+    uv_handle_t* handle_;
+};
+
+struct CloseHandle {
+    void operator()(Handle* h) const noexcept {
+        if (h != nullptr)
+            h->close();
+    }
+};
+template <typename T>
+using HandlePtr = std::unique_ptr<T, CloseHandle>;
+
+class Loop {
+public:
+    Loop();
+    ~Loop();
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+
+    uv_loop_t* raw() noexcept { return &loop_; }
+    int run(uv_run_mode mode = UV_RUN_DEFAULT) noexcept { return uv_run(&loop_, mode); }
+    void stop() noexcept { uv_stop(&loop_); }
+    std::uint64_t nowMs() noexcept { return uv_now(&loop_); }
+
+    template <typename T, typename... Args>
+    HandlePtr<T> make(Args&&... args) {
+        return HandlePtr<T>(new T(*this, std::forward<Args>(args)...));
+    }
+
+private:
+    uv_loop_t loop_;
+};
+
+class Timer final : public Handle {
+public:
+    using Callback = std::function<void()>;
+    void start(std::uint64_t timeoutMs, std::uint64_t repeatMs, Callback cb);
+    void stop() noexcept;
+
+private:
+    friend class Loop;
+    explicit Timer(Loop& loop);
+    static void onTimer(uv_timer_t* t) noexcept;
+    uv_timer_t timer_;
+    Callback cb_;
+};
+
+// Wakes the loop from another thread; callbacks may coalesce (libuv semantics).
+class Async final : public Handle {
+public:
+    using Callback = std::function<void()>;
+    void send() noexcept { uv_async_send(&async_); }
+
+private:
+    friend class Loop;
+    Async(Loop& loop, Callback cb);
+    static void onAsync(uv_async_t* a) noexcept;
+    uv_async_t async_;
+    Callback cb_;
+};
+
+class Signal final : public Handle {
+public:
+    using Callback = std::function<void(int)>;
+    Result<void> start(int signum, Callback cb);
+
+private:
+    friend class Loop;
+    explicit Signal(Loop& loop);
+    static void onSignal(uv_signal_t* s, int signum) noexcept;
+    uv_signal_t signal_;
+    Callback cb_;
+};
+
+// A socket address that knows its length; parsed from numeric text.
+struct SocketAddress {
+    sockaddr_storage storage{};
+    static Result<SocketAddress> parse(const std::string& address, std::uint16_t port);
+    static SocketAddress from(const sockaddr* sa) noexcept;
+    const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
+    socklen_t length() const noexcept;
+    std::uint16_t port() const noexcept;
+    std::string toString() const;  // "1.2.3.4:5" or "[::1]:5"
+};
+
+class UdpSocket final : public Handle {
+public:
+    // data is valid only during the call.
+    using ReceiveCallback = std::function<void(ByteView data, const sockaddr* from)>;
+    Result<void> bind(const SocketAddress& addr);
+    Result<void> startReceive(ReceiveCallback cb);
+    void stopReceive() noexcept;
+    // Sends now if the socket is writable, else queues a copy. Errors are counted, not thrown.
+    Result<void> send(const sockaddr* to, ByteView data);
+    Result<SocketAddress> localAddress() const;
+    std::uint64_t sendErrors() const noexcept { return sendErrors_; }
+
+private:
+    friend class Loop;
+    explicit UdpSocket(Loop& loop);
+    static void onAlloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
+    static void onRecv(uv_udp_t* u, ssize_t n, const uv_buf_t* buf, const sockaddr* from,
+                       unsigned flags) noexcept;
+    uv_udp_t udp_;
+    ReceiveCallback cb_;
+    std::uint64_t sendErrors_ = 0;
+    // One receive buffer: libuv delivers one datagram at a time on this handle.
+    alignas(16) std::uint8_t buffer_[2048];
+};
+
+}  // namespace best::net
