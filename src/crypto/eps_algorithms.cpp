@@ -69,7 +69,7 @@ Result<void> Eia2::setKey(const Key128& key) {
 
 Result<std::uint32_t> Eia2::mac(std::uint32_t count, std::uint8_t bearer, std::uint8_t direction,
                                 ByteView message) {
-    if (!keyed_)
+    if (!keyed_ || !ctx_)
         return makeError(CryptoErrc::not_keyed, "EIA2 used without a key");
     auto ok = checkInputs(bearer, direction);
     if (!ok)
@@ -133,7 +133,7 @@ Result<void> Eea2::setKey(const Key128& key) {
 
 Result<void> Eea2::apply(std::uint32_t count, std::uint8_t bearer, std::uint8_t direction,
                          ByteView in, MutableByteView out) {
-    if (!keyed_)
+    if (!keyed_ || !ctx_)
         return makeError(CryptoErrc::not_keyed, "EEA2 used without a key");
     auto ok = checkInputs(bearer, direction);
     if (!ok)

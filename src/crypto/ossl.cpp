@@ -1,6 +1,7 @@
 #include "crypto/ossl.h"
 
 #include <string>
+#include <utility>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -47,13 +48,12 @@ const Provider& Provider::instance() {
 
 tl::unexpected<Error> opensslError(const char* what) {
     std::string message = std::string(what) + " failed";
-    unsigned long code = 0;
-    unsigned long last = 0;
-    while ((code = ERR_get_error()) != 0)
-        last = code;
-    if (last != 0) {
+    // The earliest queued error is the root cause; the rest of the queue is dropped.
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    if (code != 0) {
         char buf[256];
-        ERR_error_string_n(last, buf, sizeof buf);
+        ERR_error_string_n(code, buf, sizeof buf);
         message += ": ";
         message += buf;
     }
