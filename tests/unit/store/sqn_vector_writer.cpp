@@ -6,6 +6,7 @@
 // usage: sqn_vector_writer STORE LOG IMSI BATCH [COUNT]
 //   COUNT: stop after that many SQNs and exit 0 (default: run until killed)
 // Log lines: "sqn SEQ SQN-HEX" per released SQN (the caller writes a line between runs).
+// Prints "ready" on stdout once the store is open, so a caller can time a kill from there.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", store.error().describe().c_str());
         return 2;
     }
+    std::fputs("ready\n", stdout);
+    std::fflush(stdout);
     for (long n = 0; count < 0 || n < count; ++n) {
         auto g = (*store)->sqn().allocate(std::string_view(imsi));
         if (!g) {
