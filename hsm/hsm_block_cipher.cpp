@@ -31,7 +31,8 @@ Result<void> HsmAes128::encryptBlock(const std::uint8_t in[16], std::uint8_t out
     auto r = module_.call<P11Fn::C_EncryptUpdate>(session_, const_cast<std::uint8_t*>(in),
                                                   static_cast<CK_ULONG>(16), out, &outLen);
     if (!r) {
-        active_ = false;  // a failed update ends the operation (PKCS#11 5.2)
+        // PKCS#11 ends the operation on this error; C_EncryptFinal in finish() is harmless then,
+        // and clears it on a module that (wrongly) kept it active.
         return r;
     }
     if (outLen != 16) {

@@ -270,10 +270,10 @@ Result<std::shared_ptr<const CachedKey>> VaultOps::keyFor(const KeyRef& ref, Blo
     return entry;
 }
 
-Result<Opc> VaultOps::openOpc(const KeyRef& ref) {
-    if (auto p = expectPurpose(ref.binding, BlobPurpose::opc); !p)
+Result<BlobView> VaultOps::verifiedView(const KeyRef& ref, BlobPurpose expected) {
+    if (auto p = expectPurpose(ref.binding, expected); !p)
         return makeError(p.error());
-    auto view = parseBlob(ref.blob, BlobPurpose::opc);
+    auto view = parseBlob(ref.blob, expected);
     if (!view)
         return makeError(view.error());
     auto input = bindingInput(ref.binding, view->signedPart);
@@ -281,15 +281,19 @@ Result<Opc> VaultOps::openOpc(const KeyRef& ref) {
         return makeError(input.error());
     if (auto v = verifyBinding(ref.binding, *input, view->tag); !v)
         return makeError(v.error());
+    return view;
+}
+
+Result<Opc> VaultOps::decryptOpc(const BlobView& view) {
+    const BlobView* v = &view;
     const Module& m = module();
-    CK_MECHANISM mech{CKM_AES_CBC, const_cast<std::uint8_t*>(view->payload.data()), 16};
+    CK_MECHANISM mech{CKM_AES_CBC, const_cast<std::uint8_t*>(v->payload.data()), 16};
     auto r = m.call<P11Fn::C_DecryptInit>(session_.get(), &mech, vault_->keys_.data.load());
     if (!r)
         return makeError(r.error());
     Opc opc;
     CK_ULONG n = 16;
-    r = m.call<P11Fn::C_Decrypt>(session_.get(),
-                                 const_cast<std::uint8_t*>(view->payload.data() + 16),
+    r = m.call<P11Fn::C_Decrypt>(session_.get(), const_cast<std::uint8_t*>(v->payload.data() + 16),
                                  static_cast<CK_ULONG>(16), opc.data(), &n);
     if (!r)
         return makeError(r.error());
@@ -449,9 +453,21 @@ Result<Bytes> VaultOps::importKWrapped(ByteView wrappedK, std::string_view trans
         auto r = m.call<P11Fn::C_UnwrapKey>(
             session_.get(), &mech, found->front(), const_cast<std::uint8_t*>(wrappedK.data()),
             static_cast<CK_ULONG>(wrappedK.size()), t.attrs.data(), t.count, &h);
-        if (!r)
+        if (!r) {
+            // SoftHSM answers a failed RFC 3394 integrity check with CKR_GENERAL_ERROR (measured):
+            // when the token is otherwise healthy, the blob (or the transport key) is at fault.
+            if (static_cast<HsmErrc>(r.error().code) == HsmErrc::token_failure &&
+                vault_->checkHealth()) {
+                return makeError(HsmErrc::unwrap_failed,
+                                 "the transport blob does not unwrap under '" +
+                                     std::string(transportKeyLabel) +
+                                     "' (wrong transport key, wrong mechanism or a corrupted "
+                                     "blob): " +
+                                     r.error().message);
+            }
             return recode(r.error(), static_cast<HsmErrc>(r.error().code),
                           "unwrapping the transport blob: ");
+        }
         ObjectHandle transient(session_.ref(), h);
         auto payload = wrapObject(h);
         transient.reset();
@@ -501,12 +517,16 @@ Result<crypto::AuthVector> VaultOps::generateVector(const SubscriberRef& sub,
     if (auto v = parseBlob(sub.opc.blob, BlobPurpose::opc); !v)
         return makeError(v.error());
     return recovering([&]() -> Result<crypto::AuthVector> {
-        auto opc = openOpc(sub.opc);
-        if (!opc)
-            return makeError(opc.error());
+        // Both rows' bindings are checked before anything is decrypted or unwrapped.
+        auto opcView = verifiedView(sub.opc, BlobPurpose::opc);
+        if (!opcView)
+            return makeError(opcView.error());
         auto key = keyFor(sub.k, BlobPurpose::subscriberK);
         if (!key)
             return makeError(key.error());
+        auto opc = decryptOpc(*opcView);
+        if (!opc)
+            return makeError(opc.error());
         HsmAes128 ek(module(), session_.get(), (*key)->object.get(), vault_->caps_.milenage);
         auto v = crypto::generateVector(ek, *opc, rand, sqn, amf);
         auto fin = ek.finish();
@@ -525,12 +545,16 @@ Result<crypto::Sqn> VaultOps::recoverSqnMs(const SubscriberRef& sub, const crypt
     if (auto v = parseBlob(sub.opc.blob, BlobPurpose::opc); !v)
         return makeError(v.error());
     return recovering([&]() -> Result<crypto::Sqn> {
-        auto opc = openOpc(sub.opc);
-        if (!opc)
-            return makeError(opc.error());
+        // Both rows' bindings are checked before anything is decrypted or unwrapped.
+        auto opcView = verifiedView(sub.opc, BlobPurpose::opc);
+        if (!opcView)
+            return makeError(opcView.error());
         auto key = keyFor(sub.k, BlobPurpose::subscriberK);
         if (!key)
             return makeError(key.error());
+        auto opc = decryptOpc(*opcView);
+        if (!opc)
+            return makeError(opc.error());
         HsmAes128 ek(module(), session_.get(), (*key)->object.get(), vault_->caps_.milenage);
         auto s = crypto::recoverSqnMs(ek, *opc, rand, auts);
         auto fin = ek.finish();
@@ -539,6 +563,32 @@ Result<crypto::Sqn> VaultOps::recoverSqnMs(const SubscriberRef& sub, const crypt
         if (!fin)
             return makeError(fin.error());
         return s;
+    });
+}
+
+Result<void> VaultOps::withMilenage(
+    const SubscriberRef& sub,
+    const std::function<Result<void>(crypto::BlockCipher& ek, const Opc& opc)>& f) {
+    if (auto v = parseBlob(sub.k.blob, BlobPurpose::subscriberK); !v)
+        return makeError(v.error());
+    if (auto v = parseBlob(sub.opc.blob, BlobPurpose::opc); !v)
+        return makeError(v.error());
+    return recovering([&]() -> Result<void> {
+        auto opcView = verifiedView(sub.opc, BlobPurpose::opc);
+        if (!opcView)
+            return makeError(opcView.error());
+        auto key = keyFor(sub.k, BlobPurpose::subscriberK);
+        if (!key)
+            return makeError(key.error());
+        auto opc = decryptOpc(*opcView);
+        if (!opc)
+            return makeError(opc.error());
+        HsmAes128 ek(module(), session_.get(), (*key)->object.get(), vault_->caps_.milenage);
+        auto r = f(ek, *opc);
+        auto fin = ek.finish();
+        if (!r)
+            return r;
+        return fin;
     });
 }
 
@@ -687,13 +737,12 @@ Result<crypto::KeyConfirmation> VaultOps::deriveKeyConfirmation(const KeyRef& ki
 }
 
 Result<void> VaultOps::verifyBlob(const KeyRef& ref) {
-    auto view = parseBlob(ref.blob, ref.binding.purpose);
-    if (!view)
-        return makeError(view.error());
-    auto input = bindingInput(ref.binding, view->signedPart);
-    if (!input)
-        return makeError(input.error());
-    return recovering([&] { return verifyBinding(ref.binding, *input, view->tag); });
+    return recovering([&]() -> Result<void> {
+        auto view = verifiedView(ref, ref.binding.purpose);
+        if (!view)
+            return makeError(view.error());
+        return {};
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -149,6 +150,13 @@ public:
     Result<crypto::Sqn> recoverSqnMs(const SubscriberRef& sub, const crypto::Rand& rand,
                                      const crypto::Auts& auts);
 
+    // Runs `f(E_K, OPc)` with K inside the token (E_K by C_Encrypt under the unwrapped K) and
+    // OPc decrypted on this worker's locked stack: every Milenage function of the crypto core
+    // (f1, f1*, f2345, f5*) runs on the HSM path this way (conformance tests, self-test).
+    Result<void> withMilenage(
+        const SubscriberRef& sub,
+        const std::function<Result<void>(crypto::BlockCipher& ek, const Opc& opc)>& f);
+
     // --- Key hierarchy ---
     Result<KeySet> createKeySet(const Key256& root, const KeySetSpec& spec);
     // KSess = KDF(KInt, 0xB4, Session ID, UE nonce); KSess0 with sessionId 0; with a KInt_E2E
@@ -191,7 +199,9 @@ private:
     Result<Bytes> finishBlob(const BlobHeader& header, ByteView payload, const BlobBinding& b,
                              CacheKey* cacheKey);
     Result<std::shared_ptr<const CachedKey>> keyFor(const KeyRef& ref, BlobPurpose expected);
-    Result<Opc> openOpc(const KeyRef& ref);
+    // Structure and binding checked: the view is safe to use.
+    Result<BlobView> verifiedView(const KeyRef& ref, BlobPurpose expected);
+    Result<Opc> decryptOpc(const BlobView& view);
     Result<Bytes> sealOpcRaw(const Opc& opc, const BlobBinding& binding);
     Result<Key256> hmacUnder(CK_OBJECT_HANDLE key, ByteView s);
     // Creates a 32-octet HMAC key object from `value` (wiped right after C_CreateObject), wraps
@@ -308,20 +318,24 @@ R internalError(const char* what) {
         makeError(HsmErrc::internal, std::string("unexpected exception in an HSM job: ") + what));
 }
 
+// Runs a job; an exception becomes an HsmErrc::internal error (no exception crosses a worker).
+template <typename R, typename F>
+R invokeGuarded(F& f, VaultOps& ops) noexcept {
+    try {
+        return f(ops);
+    } catch (const std::exception& e) {
+        return internalError<R>(e.what());
+    } catch (...) {
+        return internalError<R>("unknown");
+    }
+}
+
 template <typename F, typename R>
 class FutureJob final : public WorkerPool<VaultOps>::Job {
 public:
     explicit FutureJob(F f) : f_(std::move(f)) {}
     std::future<R> future() { return promise_.get_future(); }
-    void run(VaultOps& ops) noexcept override {
-        try {
-            promise_.set_value(f_(ops));
-        } catch (const std::exception& e) {
-            promise_.set_value(internalError<R>(e.what()));
-        } catch (...) {
-            promise_.set_value(internalError<R>("unknown"));
-        }
-    }
+    void run(VaultOps& ops) noexcept override { promise_.set_value(invokeGuarded<R>(f_, ops)); }
     void cancel(Error why) noexcept override { promise_.set_value(R(makeError(std::move(why)))); }
 
 private:
@@ -333,16 +347,7 @@ template <typename F, typename Done, typename R>
 class CallbackJob final : public WorkerPool<VaultOps>::Job {
 public:
     CallbackJob(F f, Done done) : f_(std::move(f)), done_(std::move(done)) {}
-    void run(VaultOps& ops) noexcept override {
-        R result = internalError<R>("unknown");
-        try {
-            result = f_(ops);
-        } catch (const std::exception& e) {
-            result = internalError<R>(e.what());
-        } catch (...) {
-        }
-        finish(std::move(result));
-    }
+    void run(VaultOps& ops) noexcept override { finish(invokeGuarded<R>(f_, ops)); }
     void cancel(Error why) noexcept override { finish(R(makeError(std::move(why)))); }
 
 private:
