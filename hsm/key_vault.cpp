@@ -894,10 +894,16 @@ Result<void> KeyVault::findTokenKeys(bool check) {
 
 Result<void> KeyVault::makeProbeKey() {
     CK_MECHANISM gen{CKM_AES_KEY_GEN, nullptr, 0};
-    std::array<CK_ATTRIBUTE, 8> t{attr(CKA_CLASS, kSecretClass), attr(CKA_KEY_TYPE, kAesType),
-                                  attr(CKA_TOKEN, kFalse),       attr(CKA_PRIVATE, kTrue),
-                                  attr(CKA_SENSITIVE, kTrue),    attr(CKA_EXTRACTABLE, kTrue),
-                                  attr(CKA_ENCRYPT, kTrue),      attr(CKA_VALUE_LEN, kAes128Len)};
+    std::array<CK_ATTRIBUTE, 9> t{
+        attr(CKA_CLASS, kSecretClass),
+        attr(CKA_KEY_TYPE, kAesType),
+        attr(CKA_TOKEN, kFalse),
+        attr(CKA_PRIVATE, kTrue),
+        attr(CKA_SENSITIVE, kTrue),
+        attr(CKA_EXTRACTABLE, kTrue),
+        attr(CKA_ENCRYPT, kTrue),
+        attr(CKA_VALUE_LEN, kAes128Len),
+        attrBytes(CKA_LABEL, kProbeKeyLabel.data(), kProbeKeyLabel.size())};
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
     auto r = module_->call<P11Fn::C_GenerateKey>(owner_.get(), &gen, t.data(),
                                                  static_cast<CK_ULONG>(t.size()), &h);

@@ -52,6 +52,8 @@ namespace best::hsm {
 inline constexpr std::string_view kWrapKeyLabel = "best-wrap-key";
 inline constexpr std::string_view kDataKeyLabel = "best-data-key";
 inline constexpr std::string_view kBindingKeyLabel = "best-binding-key";
+// A random AES-128 session object with no other use: the health probe wraps it.
+inline constexpr std::string_view kProbeKeyLabel = "best-health-probe";
 
 struct HsmConfig {
     std::string module;   // PKCS#11 library; may come from module-path= in a pkcs11: URI
