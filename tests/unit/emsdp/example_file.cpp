@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "common/hex.h"
@@ -41,70 +40,75 @@ std::uint32_t u32(const std::string& s, int base = 10) {
     return static_cast<std::uint32_t>(std::stoul(s, nullptr, base));
 }
 
+std::uint32_t num(const std::string& s, int base = 10) {
+    if (s.empty()) {
+        ADD_FAILURE() << "empty number in the example";
+        return 0;
+    }
+    return u32(s, base);
+}
+
 void parseMessage(ExampleMessage& m) {
-    static const std::regex header(
-        R"(header: P=(\d) R=(\d) KID=(\d) Session ID ([0-9a-f]{8}); counter scheme n=(\d) \(w=(\d+)\): CTR_H=(\d), extension '([0-9a-f]*)'(?: -> (CP|UP) COUNT (\d+))?(?: \(KID 0: counter field 0, ignored\))?)");
-    static const std::regex mac(
-        R"(MAC: 128-EIA2 with KEY = .* ([0-9a-f]{32}), COUNT (\d+), BEARER (\d) .*DIRECTION (\d); over octets 0\.\.(\d+) -> ([0-9a-f]{8}))");
-    static const std::regex command(R"(command 0x([0-9a-f]{2}) \w+)");
-    static const std::regex tlv(R"(TLV 0x([0-9a-f]{2}) [^,]*, length (\d+): ([0-9a-f]*))");
-    static const std::regex plain(
-        R"(payload \(integrity only, not ciphered\): ([0-9a-f]+) = b'.*')");
-    static const std::regex ciphered(
-        R"(payload ciphered with 128-EEA2, KEY = UP-enc ([0-9a-f]{32}), COUNT (\d+), BEARER (\d), .*DIRECTION (\d): ([0-9a-f]+) = plaintext b'.*' \(([0-9a-f]+)\))");
-    static const std::regex octets(R"(octets \((\d+)\): ([0-9a-f]+))");
     for (const std::string& raw : m.block.lines) {
         const std::string l = trim(raw);
-        std::smatch g;
-        if (std::regex_match(l, g, header)) {
+        if (startsWith(l, "header: ")) {
             m.headerParsed = true;
-            m.p = u32(g[1]);
-            m.r = u32(g[2]);
-            m.kid = u32(g[3]);
-            m.sessionId = u32(g[4], 16);
-            m.n = u32(g[5]);
-            m.w = u32(g[6]);
-            m.ctrH = u32(g[7]);
-            m.extension = hexBytes(g[8].str());
-            if (g[9].matched) {
-                m.plane = g[9];
-                m.count = u32(g[10]);
+            m.p = num(tokenAfter(l, "P="));
+            m.r = num(tokenAfter(l, "R="));
+            m.kid = num(tokenAfter(l, "KID="));
+            m.sessionId = num(tokenAfter(l, "Session ID ", ";"), 16);
+            m.n = num(tokenAfter(l, "scheme n="));
+            m.w = num(tokenAfter(l, "(w=", ")"));
+            m.ctrH = num(tokenAfter(l, "CTR_H=", ","));
+            m.extension = hexBytes(tokenAfter(l, "extension '", "'"));
+            if (l.find(" COUNT ") != std::string::npos) {
+                m.plane = tokenAfter(l, "-> ");
+                m.count = num(tokenAfter(l, " COUNT "));
             }
-        } else if (std::regex_match(l, g, mac)) {
+        } else if (startsWith(l, "MAC: 128-EIA2 with KEY = ")) {
             m.hasMac = true;
-            m.macKey = hexBytes(g[1].str());
-            m.macCount = u32(g[2]);
-            m.bearer = u32(g[3]);
-            m.direction = u32(g[4]);
-            m.macOverLast = u32(g[5]);
-            m.mac = hexBytes(g[6].str());
-        } else if (std::regex_match(l, g, command)) {
-            m.command = static_cast<std::uint8_t>(u32(g[1], 16));
-        } else if (std::regex_search(l, g, tlv) && startsWith(l, "TLV ")) {
-            const Bytes v = hexBytes(g[3].str());
-            EXPECT_EQ(v.size(), u32(g[2])) << "TLV length line: " << l;
-            m.tlvs.emplace_back(static_cast<std::uint8_t>(u32(g[1], 16)), v);
-        } else if (std::regex_match(l, g, plain)) {
+            const std::string keyText = tokenAfter(l, "KEY = ", ",");
+            m.macKey = hexBytes(keyText.substr(keyText.rfind(' ') + 1));
+            m.macCount = num(tokenAfter(l, ", COUNT ", ","));
+            m.bearer = num(tokenAfter(l, "BEARER "));
+            m.direction = num(tokenAfter(l, "DIRECTION ", ";"));
+            m.macOverLast = num(tokenAfter(l, "over octets 0.."));
+            m.mac = hexBytes(tokenAfter(l, " -> "));
+        } else if (startsWith(l, "command 0x")) {
+            m.command = static_cast<std::uint8_t>(num(tokenAfter(l, "command 0x"), 16));
+        } else if (startsWith(l, "TLV 0x")) {
+            const Bytes v = hexBytes(tokenAfter(l, ": "));
+            EXPECT_EQ(v.size(), num(tokenAfter(l, ", length ", ":"))) << "TLV line: " << l;
+            m.tlvs.emplace_back(static_cast<std::uint8_t>(num(tokenAfter(l, "TLV 0x"), 16)), v);
+        } else if (startsWith(l, "payload (integrity only, not ciphered): ")) {
             m.hasPayload = true;
-            m.payloadWire = hexBytes(g[1].str());
+            m.payloadWire = hexBytes(tokenAfter(l, "): "));
             m.plaintext = m.payloadWire;
-        } else if (std::regex_match(l, g, ciphered)) {
+        } else if (startsWith(l, "payload ciphered with 128-EEA2, KEY = UP-enc ")) {
             m.hasPayload = true;
             m.ciphered = true;
-            m.cipherKey = hexBytes(g[1].str());
-            m.cipherCount = u32(g[2]);
-            m.cipherBearer = u32(g[3]);
-            m.cipherDirection = u32(g[4]);
-            m.payloadWire = hexBytes(g[5].str());
-            m.plaintext = hexBytes(g[6].str());
-        } else if (std::regex_match(l, g, octets)) {
-            m.declaredSize = u32(g[1]);
-            m.octets = hexBytes(g[2].str());
+            m.cipherKey = hexBytes(tokenAfter(l, "KEY = UP-enc ", ","));
+            m.cipherCount = num(tokenAfter(l, ", COUNT ", ","));
+            m.cipherBearer = num(tokenAfter(l, ", BEARER ", ","));
+            m.cipherDirection = num(tokenAfter(l, "DIRECTION ", ":"));
+            m.payloadWire = hexBytes(tokenAfter(l, ": "));
+            m.plaintext = hexBytes(tokenAfter(l.substr(l.rfind('(')), "(", ")"));
+        } else if (startsWith(l, "octets (")) {
+            m.declaredSize = num(tokenAfter(l, "octets (", ")"));
+            m.octets = hexBytes(tokenAfter(l, "): "));
         }
     }
 }
 
 }  // namespace
+
+std::string tokenAfter(std::string_view line, std::string_view key, std::string_view stops) {
+    const std::size_t at = line.find(key);
+    if (at == std::string_view::npos)
+        return {};
+    const std::string_view rest = line.substr(at + key.size());
+    return std::string(rest.substr(0, rest.find_first_of(stops)));
+}
 
 Bytes hexBytes(std::string_view hex) {
     auto b = fromHex(hex, "example hex");

@@ -85,4 +85,8 @@ private:
 
 Bytes hexBytes(std::string_view hex);  // fails the running test on bad hex
 
+// The text after the first `key` in `line`, up to (not including) the first of `stops`; empty
+// when `key` is absent.
+std::string tokenAfter(std::string_view line, std::string_view key, std::string_view stops = " ");
+
 }  // namespace best::emsdp::test
