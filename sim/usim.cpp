@@ -161,7 +161,7 @@ Result<AuthOutcome> parseAuthenticateResponse(ByteView data) {
         }
         if (i != data.size())
             return makeError(SimErrc::bad_response, "AUTHENTICATE response: trailing octets");
-        return AuthOutcome(std::move(ok));
+        return Result<AuthOutcome>(tl::in_place, std::in_place_type<AuthSuccess>, std::move(ok));
     }
     if (data[0] == 0xDC) {
         auto auts = field("AUTS", 14, 14);
@@ -171,7 +171,7 @@ Result<AuthOutcome> parseAuthenticateResponse(ByteView data) {
             return makeError(SimErrc::bad_response, "AUTHENTICATE response: trailing octets");
         AuthSyncFailure sync;
         std::copy(auts->begin(), auts->end(), sync.auts.begin());
-        return AuthOutcome(sync);
+        return Result<AuthOutcome>(tl::in_place, std::in_place_type<AuthSyncFailure>, sync);
     }
     char tag[8];
     std::snprintf(tag, sizeof tag, "%02x", data[0]);
@@ -354,7 +354,7 @@ Result<AuthOutcome> Usim::authenticate(const crypto::Rand& rand, const crypto::A
     if (!r)
         return makeError(r.error());
     if (r->sw == kSwMacFailure)
-        return AuthOutcome(AuthMacFailure{});
+        return Result<AuthOutcome>(tl::in_place, std::in_place_type<AuthMacFailure>);
     if (!r->ok())
         return swError("AUTHENTICATE", r->sw);
     return parseAuthenticateResponse(r->data.view());

@@ -112,7 +112,7 @@ std::uint32_t crc32(ByteView data) noexcept {
 
 std::size_t SqnStateFile::slotSize(unsigned indBits) noexcept {
     std::size_t need = kHeaderSize + 8 * (std::size_t{1} << indBits) + 4;
-    return (need + 511) / 512 * 512;
+    return (need + 4095) / 4096 * 4096;
 }
 
 Bytes SqnStateFile::encodeSlot(const SqnArray& sqn, std::uint64_t generation) {

@@ -2,7 +2,9 @@
 // pwrite + fdatasync, each with a generation and a CRC-32, so a write torn by a crash damages at
 // most the slot being written and the other slot still holds the previous, complete state.
 //
-// Slot layout (big-endian), slot size a multiple of 512 octets, slot 0 at offset 0, slot 1 after:
+// Slot layout (big-endian). Each slot fills its own 4096-octet block (a multiple of 4096 for
+// large arrays), so writing one slot never rewrites the other's page or sector. Slot 0 at
+// offset 0, slot 1 right after it:
 //    0  8  magic "BVUSIMSQ"
 //    8  2  format version (1)
 //   10  1  IND bits

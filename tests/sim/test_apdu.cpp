@@ -72,7 +72,8 @@ TEST(ApduExchange, T0StyleGetResponseRepeated) {
                                            "6108"));
     t.add(hexBytes("00c0000008"), hexBytes("08090a0b0c0d0e0f"
                                            "9000"));
-    CommandApdu c{0x00, 0x88, 0x00, 0x81, hexBytes("00"), 256};
+    const Bytes body = hexBytes("00");
+    CommandApdu c{0x00, 0x88, 0x00, 0x81, body, 256};
     auto r = exchange(t, c);
     ASSERT_TRUE(r) << r.error().describe();
     EXPECT_EQ(r->sw, 0x9000);

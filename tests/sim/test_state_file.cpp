@@ -66,8 +66,8 @@ TEST_F(StateFileTest, CreatedFromInitialWithMode0600) {
     ASSERT_EQ(::stat(path_.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     EXPECT_EQ(static_cast<std::size_t>(st.st_size), 2 * SqnStateFile::slotSize(5));
-    EXPECT_EQ(SqnStateFile::slotSize(5), 512u);
-    EXPECT_EQ(SqnStateFile::slotSize(8), 2560u);
+    EXPECT_EQ(SqnStateFile::slotSize(5), 4096u);
+    EXPECT_EQ(SqnStateFile::slotSize(8), 4096u);
     EXPECT_FALSE(fs::exists(path_ + ".new"));
 }
 
@@ -162,10 +162,10 @@ TEST_F(StateFileTest, IndBitsAndSizeMustMatch) {
     auto wrongBits = SqnStateFile::open(path_, SqnArray(8));
     ASSERT_FALSE(wrongBits);
     EXPECT_EQ(wrongBits.error().code, static_cast<int>(SimErrc::state));
-    ASSERT_EQ(::truncate(path_.c_str(), 700), 0);
+    ASSERT_EQ(::truncate(path_.c_str(), 5000), 0);
     auto wrongSize = SqnStateFile::open(path_, arrayWith(5));
     ASSERT_FALSE(wrongSize);
-    EXPECT_NE(wrongSize.error().message.find("700 octets"), std::string::npos);
+    EXPECT_NE(wrongSize.error().message.find("5000 octets"), std::string::npos);
 }
 
 TEST_F(StateFileTest, OneWriterOnly) {
