@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -36,7 +37,8 @@ constexpr char kUsage[] =
     "       best-vusim --check --config FILE\n"
     "\n"
     "A virtual USIM for pcscd's vpcd driver. FILE is YAML (see config/vusim.yaml); it holds K\n"
-    "and OP/OPc, so keep it mode 0600. --check validates FILE and the state file, then exits.\n";
+    "and OP/OPc, so keep it mode 0600. --check validates FILE and, if it exists and no running\n"
+    "best-vusim holds it, the state file; it creates nothing.\n";
 
 bool parseLevel(std::string_view s, log::Level& out) {
     if (s == "debug")
@@ -102,6 +104,11 @@ int main(int argc, char** argv) {
     }
     for (const auto& w : cfg->warnings)
         log::warning("best-vusim", w);
+    if (check && ::access(cfg->stateFile.c_str(), F_OK) != 0) {
+        std::printf("configuration OK; state file %s does not exist yet (created at start)\n",
+                    cfg->stateFile.c_str());
+        return 0;
+    }
     auto state = SqnStateFile::open(cfg->stateFile, cfg->initialSqn);
     if (!state) {
         log::error("best-vusim", state.error().describe());
@@ -141,7 +148,7 @@ int main(int argc, char** argv) {
     sigdelset(&waitMask, SIGINT);
 
     const std::string where = host + ":" + std::to_string(port);
-    log::notice("best-vusim", "serving IMSI card on vpcd at " + where + ", " +
+    log::notice("best-vusim", "serving the virtual USIM on vpcd at " + where + ", " +
                                   (card->style() == ResponseStyle::t0 ? "t0" : "direct") +
                                   " style, state " + state->path());
     auto backoff = std::chrono::milliseconds(20);
