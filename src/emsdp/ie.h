@@ -85,6 +85,8 @@ struct UeConfiguration {
 
     static constexpr std::uint8_t kFlagConfidentiality = 0x01;
     static constexpr std::uint8_t kFlagKeySetsStorable = 0x02;
+    // Unused flag bits are sent as 0 and ignored: the codec clears them both ways.
+    static constexpr std::uint8_t kDefinedFlags = kFlagConfidentiality | kFlagKeySetsStorable;
 
     bool offers(crypto::KeyAgreement ka) const noexcept;
     bool confidentialityRequested() const noexcept { return (flags & kFlagConfidentiality) != 0; }
@@ -109,6 +111,7 @@ struct HseConfiguration {
     std::string_view hseId;            // 1..64 octets UTF-8
 
     static constexpr std::uint8_t kFlagConfirmationRequired = 0x01;
+    static constexpr std::uint8_t kDefinedFlags = kFlagConfirmationRequired;  // others cleared
     bool confirmationRequired() const noexcept { return (flags & kFlagConfirmationRequired) != 0; }
 
     friend bool operator==(const HseConfiguration&, const HseConfiguration&) = default;

@@ -251,7 +251,9 @@ tl::expected<Body, FormatError> buildSessionRequest(const IeSet& s, std::size_t 
     SessionRequest r;
     r.imsi.octets = toArray<8>(s.get(Tag::imsi));
     const ByteView uc = s.get(Tag::ueConfiguration);
-    r.ueConfiguration = UeConfiguration{uc[0], uc[1], uc[2], uc[3], uc[4]};
+    r.ueConfiguration = UeConfiguration{
+        uc[0], uc[1], static_cast<std::uint8_t>(uc[2] & UeConfiguration::kDefinedFlags), uc[3],
+        uc[4]};
     r.easId = toText(s.get(Tag::enterpriseSetup));
     r.ueNonce = getBe64(s.get(Tag::ueNonce).data());
     if (s.has(Tag::servingNetwork)) {
@@ -271,7 +273,7 @@ HseConfiguration toHseConfiguration(ByteView v) noexcept {
     c.upScheme = static_cast<CounterScheme>(v[1]);
     c.integrityAlg = v[2];
     c.cipheringAlg = v[3];
-    c.flags = v[4];
+    c.flags = v[4] & HseConfiguration::kDefinedFlags;
     c.hseId = toText(v.subspan(5));
     return c;
 }
@@ -425,8 +427,9 @@ Result<void> write(Writer& w, const SessionRequest& r) {
         return invalid("Serving network has a non-BCD digit");
     w.tlv(Tag::imsi, r.imsi.octets);
     const UeConfiguration& u = r.ueConfiguration;
-    const std::uint8_t uc[5] = {u.release, u.keyAgreements, u.flags, u.integrityAlgs,
-                                u.cipheringAlgs};
+    const std::uint8_t uc[5] = {u.release, u.keyAgreements,
+                                static_cast<std::uint8_t>(u.flags & UeConfiguration::kDefinedFlags),
+                                u.integrityAlgs, u.cipheringAlgs};
     w.tlv(Tag::ueConfiguration, uc);
     w.tlv(Tag::enterpriseSetup, textBytes(r.easId));
     if (r.servingNetwork)
@@ -462,7 +465,7 @@ Result<void> write(Writer& w, const SessionStart& s) {
     hc[1] = static_cast<std::uint8_t>(c.upScheme);
     hc[2] = c.integrityAlg;
     hc[3] = c.cipheringAlg;
-    hc[4] = c.flags;
+    hc[4] = c.flags & HseConfiguration::kDefinedFlags;
     for (std::size_t i = 0; i < c.hseId.size(); ++i)
         hc[5 + i] = static_cast<std::uint8_t>(c.hseId[i]);
     w.tlv(Tag::hseConfiguration, ByteView(hc.data(), 5 + c.hseId.size()));

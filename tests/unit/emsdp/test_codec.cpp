@@ -392,12 +392,22 @@ TEST(Tlv, ValueOutsideItsSetIsInvalidFormat) {
 }
 
 TEST(Tlv, UnusedFlagBitsAndUndefinedCausesAreAccepted) {
-    // UE configuration flags 0xFC set, integrity mask bit 0 set: ignored, kept.
+    // UE configuration: unused flag bits set (ignored: cleared), integrity mask bit 0 set (kept,
+    // ignored by supportsIntegrity), a sixth octet (ignored).
     auto r =
         decodeBody(kReq, Side::ue,
                    cat({kImsi, tlv(0x03, {0x11, 0xFF, 0xFF, 0xFF, 0xFF, 0xAA}), kEas, kNonce}));
     ASSERT_TRUE(r);
-    EXPECT_EQ(std::get<SessionRequest>(*r).ueConfiguration.flags, 0xFF);
+    const UeConfiguration& uc = std::get<SessionRequest>(*r).ueConfiguration;
+    EXPECT_EQ(uc.flags, 0x03);
+    EXPECT_EQ(uc.integrityAlgs, 0xFF);
+    EXPECT_FALSE(uc.supportsIntegrity(0));
+    // HSE configuration: only bit 0 of the flags is defined.
+    auto st = decodeBody(kStart, Side::network,
+                         cat({kKau, tlv(0x14, {1, 1, 2, 0, 0xFE, 'h'}), kService, kChecksum}));
+    ASSERT_TRUE(st);
+    EXPECT_EQ(std::get<SessionStart>(*st).hseConfiguration.flags, 0x00);
+    EXPECT_FALSE(std::get<SessionStart>(*st).hseConfiguration.confirmationRequired());
     // A Cause value section 7 does not define is kept as is.
     auto t = decodeBody(kTermReq, Side::ue, tlv(0x20, {0x0C}));
     ASSERT_TRUE(t);
@@ -637,6 +647,25 @@ TEST(Encode, EveryCommandRoundTrips) {
     expectRoundTrip(UeManageKeysResponse{std::nullopt, Cause::synch_failure, Auts{}}, Side::ue);
     expectRoundTrip(MessageReject{Cause::congestion, std::nullopt, 30}, Side::network);
     expectRoundTrip(MessageReject{Cause::synch_failure, Auts{}, std::nullopt}, Side::ue);
+}
+
+TEST(Encode, UnusedFlagBitsAreSentAsZero) {
+    SessionRequest req;
+    req.imsi = *Imsi::fromDigits("001010123456789");
+    req.ueConfiguration = UeConfiguration{17, 0x07, 0xFF, 0x04, 0x05};
+    req.easId = "e";
+    const Bytes b = encoded(req);
+    ASSERT_GE(b.size(), 17u);
+    EXPECT_EQ(b[11], 0x03);  // after the command and the IMSI TLV: UE configuration
+    EXPECT_EQ(b[15], 0x03);  // tag, length, release, key agreements, flags
+    SessionStart st;
+    st.hseConfiguration.hseId = "h";
+    st.hseConfiguration.flags = 0xFF;
+    const Bytes s = encoded(st);
+    ASSERT_GE(s.size(), 9u);
+    EXPECT_EQ(s[1], 0x13);
+    EXPECT_EQ(s[4], 0x14);
+    EXPECT_EQ(s[6 + 4], 0x01);
 }
 
 TEST(Encode, RefusesWhatTheDecoderWouldRefuse) {
