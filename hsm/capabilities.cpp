@@ -51,6 +51,7 @@ std::string TokenCapabilities::describe() const {
                : "; no SP 800-108 KDF";
     s += vendorMilenage ? "; vendor Milenage mechanism present (not used: generic path)"
                         : "; no vendor Milenage";
+    s += "; " + std::to_string(tokenKeyCopies) + " of 3 token keys used through session copies";
     return s;
 }
 

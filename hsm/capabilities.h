@@ -47,6 +47,11 @@ struct TokenCapabilities {
     // Confirmed by the vault's functional probe: C_SetAttributeValue(CKA_EXTRACTABLE, false)
     // works on a session object, so a freshly wrapped key can be kept without an unwrap.
     bool clearExtractable = false;
+    // How many of the token keys the operations use through session copies (C_CopyObject):
+    // SoftHSM copies the data and binding keys; the wrap key is not modifiable (its unwrap
+    // template must never change), and SoftHSM refuses to copy a non-modifiable object into a
+    // session object (CKR_ATTRIBUTE_READ_ONLY, measured).
+    unsigned tokenKeyCopies = 0;
 
     // Chosen paths; `wrap` and `milenage` are confirmed by the vault's functional probe.
     WrapMechanism wrap = WrapMechanism::aesKeyWrap;

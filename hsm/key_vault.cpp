@@ -879,6 +879,12 @@ Result<void> KeyVault::findTokenKeys(bool check) {
                     problem =
                         wanted ? "lacks a usage its role needs" : "allows a usage outside its role";
             }
+            if (problem.empty() && w.slot == &keys_.wrap) {
+                auto p = checkWrapKeyLocked(h);
+                if (!p)
+                    return makeError(p.error());
+                problem = *p;
+            }
             if (!problem.empty()) {
                 return makeError(HsmErrc::token_key_unsafe,
                                  "token key '" + std::string(w.label) + "' on token '" +
@@ -887,9 +893,60 @@ Result<void> KeyVault::findTokenKeys(bool check) {
                                      "hsm init` on a fresh token");
             }
         }
-        w.slot->store(h);
+        CK_OBJECT_HANDLE use = h;
+        std::array<CK_ATTRIBUTE, 2> asSessionObject{attr(CKA_TOKEN, kFalse),
+                                                    attr(CKA_MODIFIABLE, kFalse)};
+        CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+        if (module_->callRaw<P11Fn::C_CopyObject>(owner_.get(), h, asSessionObject.data(),
+                                                  CK_ULONG{2}, &copy) == CKR_OK) {
+            // No lock in the ref: copies are replaced and destroyed with ownerMutex_ held.
+            keyCopies_[static_cast<std::size_t>(&w - wants)] = ObjectHandle(owner_.ref(), copy);
+            use = copy;
+        }
+        if (w.slot == &keys_.wrap)
+            tokenWrapKey_ = h;
+        w.slot->store(use);
     }
+    caps_.tokenKeyCopies = 0;
+    for (const ObjectHandle& c : keyCopies_)
+        caps_.tokenKeyCopies += c.isValid() ? 1 : 0;
     return {};
+}
+
+Result<std::string> KeyVault::checkWrapKeyLocked(CK_OBJECT_HANDLE h) {
+    // Not modifiable, so its unwrap template can never be relaxed ...
+    CK_BBOOL modifiable = CK_TRUE;
+    CK_ATTRIBUTE m = attrBytes(CKA_MODIFIABLE, &modifiable, 1);
+    auto r = module_->call<P11Fn::C_GetAttributeValue>(owner_.get(), h, &m, CK_ULONG{1});
+    if (!r)
+        return makeError(r.error());
+    if (modifiable != CK_FALSE)
+        return std::string("is modifiable (its unwrap template could be changed)");
+    // ... and the template makes every key it unwraps non-extractable.
+    CK_ATTRIBUTE t = attrBytes(CKA_UNWRAP_TEMPLATE, nullptr, 0);
+    if (module_->callRaw<P11Fn::C_GetAttributeValue>(owner_.get(), h, &t, CK_ULONG{1}) != CKR_OK ||
+        t.ulValueLen == 0 || t.ulValueLen == CK_UNAVAILABLE_INFORMATION ||
+        t.ulValueLen % sizeof(CK_ATTRIBUTE) != 0) {
+        return std::string("has no unwrap template");
+    }
+    std::vector<CK_ATTRIBUTE> items(t.ulValueLen / sizeof(CK_ATTRIBUTE));
+    t.pValue = items.data();
+    if (module_->callRaw<P11Fn::C_GetAttributeValue>(owner_.get(), h, &t, CK_ULONG{1}) != CKR_OK)
+        return std::string("has an unreadable unwrap template");
+    std::vector<CK_BBOOL> values(items.size(), CK_TRUE);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (items[i].ulValueLen != sizeof(CK_BBOOL))
+            items[i].pValue = nullptr;  // only booleans are read back
+        else
+            items[i].pValue = &values[i];
+    }
+    if (module_->callRaw<P11Fn::C_GetAttributeValue>(owner_.get(), h, &t, CK_ULONG{1}) != CKR_OK)
+        return std::string("has an unreadable unwrap template");
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (items[i].type == CKA_EXTRACTABLE && items[i].pValue != nullptr && values[i] == CK_FALSE)
+            return std::string();
+    }
+    return std::string("has an unwrap template that does not force CKA_EXTRACTABLE false");
 }
 
 Result<void> KeyVault::makeProbeKey() {
@@ -1104,7 +1161,10 @@ Result<void> KeyVault::initTokenKeys(const HsmConfig& config) {
             attr(CKA_PRIVATE, kTrue),
             attr(CKA_SENSITIVE, kTrue),
             attr(CKA_EXTRACTABLE, kFalse),
-            attr(CKA_MODIFIABLE, kFalse),
+            // The wrap key is not modifiable (its unwrap template must never change); the data
+            // and binding keys stay modifiable so that SoftHSM lets the vault use session copies
+            // of them (their roles are checked at every start).
+            attr(CKA_MODIFIABLE, s.wrap ? kFalse : kTrue),
             attrBytes(CKA_LABEL, s.label.data(), s.label.size()),
             attrBytes(CKA_ID, s.label.data(), s.label.size()),
             attr(CKA_VALUE_LEN, *s.length),
@@ -1140,6 +1200,8 @@ KeyVault::~KeyVault() {
     cache_.clear();
     std::lock_guard<std::mutex> g(ownerMutex_);
     probeKey_.reset();
+    for (ObjectHandle& c : keyCopies_)
+        c.reset();
     owner_.reset();
 }
 
@@ -1162,8 +1224,9 @@ Result<void> KeyVault::checkHealth() {
     CK_MECHANISM mech{ckMechanism(caps_.wrap), nullptr, 0};
     std::uint8_t wrapped[kMaxWrapped];
     CK_ULONG n = sizeof wrapped;
-    auto r = module_->call<P11Fn::C_WrapKey>(owner_.get(), &mech, keys_.wrap.load(),
-                                             probeKey_.get(), wrapped, &n);
+    // The token object itself, not its session copy: only it notices a token gone.
+    auto r = module_->call<P11Fn::C_WrapKey>(owner_.get(), &mech, tokenWrapKey_, probeKey_.get(),
+                                             wrapped, &n);
     if (!r)
         return failed(r.error());
     return {};
@@ -1174,6 +1237,8 @@ Result<void> KeyVault::relogin() {
         std::lock_guard<std::mutex> g(ownerMutex_);
         if (auto r = login(); !r)
             return r;
+        for (ObjectHandle& c : keyCopies_)
+            c.reset();
         if (auto r = findTokenKeys(false); !r)
             return r;
         probeKey_.reset();

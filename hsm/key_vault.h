@@ -16,6 +16,7 @@
 // submit()/post() never block the caller. KeyVault itself is thread-safe.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -28,6 +29,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <p11-kit/pkcs11.h>
 
@@ -275,6 +277,10 @@ public:
 
 private:
     friend class VaultOps;
+    // The handles the operations use: session copies of the token keys (C_CopyObject through
+    // the owner; still sensitive and non-extractable) when the token allows it, else the token
+    // objects themselves. SoftHSM re-checks a token object's file on every use (about 12 us per
+    // operation, measured), a session object not.
     struct TokenKeys {
         std::atomic<CK_OBJECT_HANDLE> wrap{CK_INVALID_HANDLE};
         std::atomic<CK_OBJECT_HANDLE> data{CK_INVALID_HANDLE};
@@ -286,6 +292,8 @@ private:
     Result<void> login();                    // owner session; caller holds ownerMutex_
     Result<void> findTokenKeys(bool check);  // caller holds ownerMutex_
     Result<void> makeProbeKey();             // caller holds ownerMutex_
+    // What is wrong with the wrap key's lock-down ("" when nothing); caller holds ownerMutex_.
+    Result<std::string> checkWrapKeyLocked(CK_OBJECT_HANDLE wrapKey);
     Result<void> functionalProbe();
     Result<void> recover(std::uint64_t observedGeneration);
     SessionRef ownerRef() noexcept { return owner_.ref(&ownerMutex_); }
@@ -298,6 +306,8 @@ private:
     std::mutex ownerMutex_;  // guards every use of owner_
     Session owner_;
     TokenKeys keys_;
+    CK_OBJECT_HANDLE tokenWrapKey_ = CK_INVALID_HANDLE;  // the token object: the health probe's
+    std::array<ObjectHandle, 3> keyCopies_;  // only used and reset with ownerMutex_ held
     ObjectHandle probeKey_;  // extractable AES-128 session object: the health probe wraps it
     std::mutex recoverMutex_;
     std::atomic<std::uint64_t> relogins_{0};

@@ -36,6 +36,7 @@ namespace best::hsm {
     X(C_Login)                \
     X(C_Logout)               \
     X(C_CreateObject)         \
+    X(C_CopyObject)           \
     X(C_DestroyObject)        \
     X(C_GetAttributeValue)    \
     X(C_SetAttributeValue)    \

@@ -121,15 +121,17 @@ TEST_F(VaultTest, TokenHoldsOnlyItsThreeKeysSensitiveAndNeverExtractable) {
             EXPECT_FALSE(contains(content, s)) << f;
     }
 
-    // In-process: every session object the vault holds is sensitive and non-extractable, apart
-    // from the health probe's own random key.
+    // In-process: every session object the vault holds (token-key copies and cached keys) is
+    // sensitive and non-extractable, apart from the health probe's own random key.
     auto s = Session::open(vault_->module(), vault_->slotId(), false);
     ASSERT_TRUE(s);
     const CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
     std::array<CK_ATTRIBUTE, 2> find{attr(CKA_CLASS, secret), attr(CKA_TOKEN, kFalse)};
     auto found = s->findObjects(find, 64);
     ASSERT_TRUE(found) << found.error().message;
-    EXPECT_EQ(found->size(), 1u + vault_->cacheStats().size);  // probe key + cached keys
+    // The probe key, the session copies of the three token keys, the cached keys.
+    EXPECT_EQ(vault_->capabilities().tokenKeyCopies, 2u);  // data and binding keys
+    EXPECT_EQ(found->size(), 1u + 2u + vault_->cacheStats().size);
     int checked = 0;
     for (CK_OBJECT_HANDLE h : *found) {
         CK_BBOOL sensitive = CK_FALSE, extractable = CK_TRUE;
@@ -146,7 +148,7 @@ TEST_F(VaultTest, TokenHoldsOnlyItsThreeKeysSensitiveAndNeverExtractable) {
         EXPECT_EQ(extractable, CK_FALSE);
         ++checked;
     }
-    EXPECT_EQ(checked, 4);  // K, KInt (x2), KInt_E2E
+    EXPECT_EQ(checked, 6);  // 2 token-key copies, K, KInt (x2), KInt_E2E
 }
 
 TEST_F(VaultTest, AWrappedBlobCannotBeUnwrappedAsExtractable) {
@@ -181,8 +183,9 @@ TEST_F(VaultTest, AWrappedBlobCannotBeUnwrappedAsExtractable) {
         auto s = Session::open(vault_->module(), vault_->slotId(), false);
         ASSERT_TRUE(s);
         const Module& m = vault_->module();
-        std::array<CK_ATTRIBUTE, 1> findWrap{
-            attrBytes(CKA_LABEL, kWrapKeyLabel.data(), kWrapKeyLabel.size())};
+        std::array<CK_ATTRIBUTE, 2> findWrap{
+            attrBytes(CKA_LABEL, kWrapKeyLabel.data(), kWrapKeyLabel.size()),
+            attr(CKA_TOKEN, kTrue)};
         auto wrap = s->findObjects(findWrap, 1);
         ASSERT_TRUE(wrap && wrap->size() == 1);
         const CK_OBJECT_CLASS secret = CKO_SECRET_KEY;

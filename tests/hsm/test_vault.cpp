@@ -548,48 +548,76 @@ TEST(VaultOpen, WithoutTokenKeysSaysToRunInit) {
     EXPECT_NE(v.error().message.find("best-hsectl hsm init"), std::string::npos);
 }
 
-TEST(VaultOpen, RefusesAnExtractableWrapKey) {
-    testing::SoftHsmToken token;
-    {
-        auto m = Module::load(testing::softHsmModule());
-        ASSERT_TRUE(m);
-        auto slot = Slot::find(**m, *TokenSelector::parse(token.label()));
-        ASSERT_TRUE(slot);
-        auto s = Session::open(**m, slot->id(), true);
-        ASSERT_TRUE(s);
-        ASSERT_TRUE(s->login(Bytes(token.pin().begin(), token.pin().end())));
-        const CK_ULONG len = 32;
-        const CK_KEY_TYPE generic = CKK_GENERIC_SECRET;
-        struct K {
-            std::string_view label;
-            CK_ATTRIBUTE_TYPE u1, u2;
-            bool generic;
-        };
-        for (const K& k : {K{kWrapKeyLabel, CKA_WRAP, CKA_UNWRAP, false},
-                           K{kDataKeyLabel, CKA_ENCRYPT, CKA_DECRYPT, false},
-                           K{kBindingKeyLabel, CKA_SIGN, CKA_VERIFY, true}}) {
-            // The wrap key is (wrongly) extractable.
-            const CK_BBOOL& extractable = k.label == kWrapKeyLabel ? kTrue : kFalse;
-            std::vector<CK_ATTRIBUTE> t{attr(CKA_TOKEN, kTrue),
-                                        attr(CKA_PRIVATE, kTrue),
-                                        attr(CKA_SENSITIVE, kTrue),
-                                        attr(CKA_EXTRACTABLE, extractable),
-                                        attrBytes(CKA_LABEL, k.label.data(), k.label.size()),
-                                        attr(CKA_VALUE_LEN, len),
-                                        attr(k.u1, kTrue),
-                                        attr(k.u2, kTrue)};
-            if (k.generic)
-                t.push_back(attr(CKA_KEY_TYPE, generic));
-            CK_MECHANISM gen{k.generic ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN, nullptr, 0};
-            CK_OBJECT_HANDLE h = 0;
-            ASSERT_TRUE((*m)->call<P11Fn::C_GenerateKey>(s->get(), &gen, t.data(),
-                                                         static_cast<CK_ULONG>(t.size()), &h));
+// Token keys made by hand (not by initTokenKeys), with one flaw in the wrap key.
+enum class WrapFlaw { none, extractable, noUnwrapTemplate, modifiable };
+
+void makeTokenKeysByHand(const testing::SoftHsmToken& token, WrapFlaw flaw) {
+    auto m = Module::load(testing::softHsmModule());
+    ASSERT_TRUE(m);
+    auto slot = Slot::find(**m, *TokenSelector::parse(token.label()));
+    ASSERT_TRUE(slot);
+    auto s = Session::open(**m, slot->id(), true);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->login(Bytes(token.pin().begin(), token.pin().end())));
+    const CK_ULONG len = 32;
+    const CK_KEY_TYPE generic = CKK_GENERIC_SECRET;
+    std::array<CK_ATTRIBUTE, 1> unwrapTemplate{attr(CKA_EXTRACTABLE, kFalse)};
+    struct K {
+        std::string_view label;
+        CK_ATTRIBUTE_TYPE u1, u2;
+        bool generic;
+    };
+    for (const K& k : {K{kWrapKeyLabel, CKA_WRAP, CKA_UNWRAP, false},
+                       K{kDataKeyLabel, CKA_ENCRYPT, CKA_DECRYPT, false},
+                       K{kBindingKeyLabel, CKA_SIGN, CKA_VERIFY, true}}) {
+        const bool wrap = k.label == kWrapKeyLabel;
+        const CK_BBOOL& extractable = wrap && flaw == WrapFlaw::extractable ? kTrue : kFalse;
+        const CK_BBOOL& modifiable = wrap && flaw != WrapFlaw::modifiable ? kFalse : kTrue;
+        std::vector<CK_ATTRIBUTE> t{
+            attr(CKA_TOKEN, kTrue),           attr(CKA_PRIVATE, kTrue),
+            attr(CKA_SENSITIVE, kTrue),       attr(CKA_EXTRACTABLE, extractable),
+            attr(CKA_MODIFIABLE, modifiable), attrBytes(CKA_LABEL, k.label.data(), k.label.size()),
+            attr(CKA_VALUE_LEN, len),         attr(CKA_DERIVE, kFalse)};
+        // Every usage explicit: SoftHSM's defaults allow more than a role.
+        for (CK_ATTRIBUTE_TYPE u :
+             {CKA_WRAP, CKA_UNWRAP, CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY})
+            t.push_back(attr(u, u == k.u1 || u == k.u2 ? kTrue : kFalse));
+        if (k.generic)
+            t.push_back(attr(CKA_KEY_TYPE, generic));
+        if (wrap && flaw != WrapFlaw::noUnwrapTemplate) {
+            t.push_back(attrBytes(CKA_UNWRAP_TEMPLATE, unwrapTemplate.data(),
+                                  sizeof(CK_ATTRIBUTE) * unwrapTemplate.size()));
         }
+        CK_MECHANISM gen{k.generic ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN, nullptr, 0};
+        CK_OBJECT_HANDLE h = 0;
+        ASSERT_TRUE((*m)->call<P11Fn::C_GenerateKey>(s->get(), &gen, t.data(),
+                                                     static_cast<CK_ULONG>(t.size()), &h));
     }
+}
+
+TEST(VaultOpen, RefusesAWrapKeyThatIsNotLockedDown) {
+    const std::pair<WrapFlaw, const char*> cases[] = {
+        {WrapFlaw::extractable, "is extractable"},
+        {WrapFlaw::noUnwrapTemplate, "has no unwrap template"},
+        {WrapFlaw::modifiable, "is modifiable"},
+    };
+    for (const auto& [flaw, message] : cases) {
+        SCOPED_TRACE(message);
+        testing::SoftHsmToken token;
+        makeTokenKeysByHand(token, flaw);
+        auto v = KeyVault::open(token.config());
+        ASSERT_FALSE(v);
+        EXPECT_EQ(hsmCode(v.error()), HsmErrc::token_key_unsafe);
+        EXPECT_NE(v.error().message.find(message), std::string::npos) << v.error().message;
+    }
+}
+
+TEST(VaultOpen, AcceptsHandMadeKeysThatAreLockedDown) {
+    testing::SoftHsmToken token;
+    makeTokenKeysByHand(token, WrapFlaw::none);
     auto v = KeyVault::open(token.config());
-    ASSERT_FALSE(v);
-    EXPECT_EQ(hsmCode(v.error()), HsmErrc::token_key_unsafe);
-    EXPECT_NE(v.error().message.find("is extractable"), std::string::npos) << v.error().message;
+    ASSERT_TRUE(v) << v.error().message;
+    EXPECT_TRUE((*v)->checkHealth());
 }
 
 // RFC 3394 wrap in software, as the operator's provisioning system would do it.
