@@ -147,7 +147,7 @@ void GroupCommitWriter::runBatch(std::deque<Entry>& batch, std::unique_lock<std:
         if (abort || ran >= options_.maxBatch)
             break;
         if (queue_.empty()) {
-            if (options_.window.count() == 0 || stopping_)
+            if (options_.closeWhenIdle || options_.window.count() == 0 || stopping_)
                 break;
             cv_.wait_until(lock, deadline, [this] { return !queue_.empty() || stopping_; });
             if (queue_.empty())

@@ -130,6 +130,7 @@ TEST(StoreGroupCommit, CompletionRunsOnlyOnceTheRowIsCommitted) {
     const auto path = dir.file("gc.db");
     GroupCommitOptions o;
     o.window = std::chrono::milliseconds(30);  // keep the batch open a while
+    o.closeWhenIdle = false;
     auto w = makeWriter(path, o);
     ASSERT_NE(w, nullptr);
     std::promise<bool> seen;
@@ -152,6 +153,7 @@ TEST(StoreGroupCommit, BatchClosesAtMaxBatch) {
     TempDir dir;
     GroupCommitOptions o;
     o.window = std::chrono::seconds(10);  // only the size limit can close these batches quickly
+    o.closeWhenIdle = false;
     o.maxBatch = 10;
     auto w = makeWriter(dir.file("gc.db"), o);
     ASSERT_NE(w, nullptr);
@@ -167,10 +169,11 @@ TEST(StoreGroupCommit, BatchClosesAtMaxBatch) {
     EXPECT_EQ(stats.largestBatch, 10u);
 }
 
-TEST(StoreGroupCommit, BatchStaysOpenForTheWindow) {
+TEST(StoreGroupCommit, WithoutCloseWhenIdleABatchStaysOpenForTheWindow) {
     TempDir dir;
     GroupCommitOptions o;
     o.window = std::chrono::milliseconds(40);
+    o.closeWhenIdle = false;
     auto w = makeWriter(dir.file("gc.db"), o);
     ASSERT_NE(w, nullptr);
     const auto start = std::chrono::steady_clock::now();
@@ -184,11 +187,28 @@ TEST(StoreGroupCommit, BatchStaysOpenForTheWindow) {
     EXPECT_EQ(w->stats().jobs, 2u);
 }
 
+TEST(StoreGroupCommit, ByDefaultABatchClosesWhenTheQueueIsEmpty) {
+    TempDir dir;
+    GroupCommitOptions o;
+    EXPECT_TRUE(o.closeWhenIdle);
+    EXPECT_EQ(o.window, std::chrono::milliseconds(2));
+    EXPECT_EQ(o.maxBatch, 256u);
+    o.window = std::chrono::seconds(10);  // an upper bound only
+    auto w = makeWriter(dir.file("gc.db"), o);
+    ASSERT_NE(w, nullptr);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(w->run(insert(1)).has_value());
+    EXPECT_TRUE(w->run(insert(2)).has_value());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+    EXPECT_EQ(w->stats().batches, 2u);
+}
+
 TEST(StoreGroupCommit, OneFailingJobIsRolledBackAloneInItsBatch) {
     TempDir dir;
     const auto path = dir.file("gc.db");
     GroupCommitOptions o;
     o.window = std::chrono::milliseconds(50);
+    o.closeWhenIdle = false;  // all four jobs in one batch
     auto w = makeWriter(path, o);
     ASSERT_NE(w, nullptr);
     auto a = w->submit(insert(1));
