@@ -470,6 +470,21 @@ TEST_F(VaultTest, OperationCountsOfFullAndResumedEstablishment) {
     resume(kint1);
     ASSERT_TRUE(ops_->deriveKSess(ke2e, 0x0a0b0c0d, 0x1122334455667788ULL));
     EXPECT_EQ(vault_->callStats().since(before).total(), 12u);
+
+    // Full, UE-to-HSE mode (no EAS key; the EAS key identifier still derived).
+    KeySet none;
+    ASSERT_TRUE(ops_->generateVector(sub.ref(), rand, sqn, amf));  // warm K again
+    before = vault_->callStats();
+    fullEstablishment(EasKeyKind::none, 3, none);
+    d = vault_->callStats().since(before);
+    EXPECT_EQ(d.total(), 21u) << d.describe();
+    // A cold K adds its binding check and unwrap.
+    vault_->clearCache();
+    before = vault_->callStats();
+    fullEstablishment(EasKeyKind::none, 4, none);
+    d = vault_->callStats().since(before);
+    EXPECT_EQ(d.total(), 24u) << d.describe();
+    EXPECT_EQ(d[P11Fn::C_UnwrapKey], 1u);
 }
 
 TEST_F(VaultTest, ReloginEmptiesTheCache) {
