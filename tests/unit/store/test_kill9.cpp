@@ -198,9 +198,10 @@ TEST(StoreKill9, NoSqnIsHandedOutTwiceAcrossKills) {
     EXPECT_GE(st->seqHe, highest);
 
     std::printf(
-        "kill -9 loop: %d runs killed, %d released SQNs before the kill, %zu SQNs "
-        "logged, highest SEQ %" PRIu64 ", SEQ_HE %" PRIu64 ", %" PRIu64 " reservations, seed %u\n",
-        killed, productive - 1, total, highest, st->seqHe, st->reservations, seed);
+        "kill -9 loop: %d runs killed (%d timed from ready), %d released SQNs before the kill, "
+        "%zu SQNs logged, highest SEQ %" PRIu64 ", SEQ_HE %" PRIu64 ", %" PRIu64
+        " reservations, seed %u\n",
+        killed, fromReady, productive - 1, total, highest, st->seqHe, st->reservations, seed);
     RecordProperty("killed", killed);
     RecordProperty("productive_runs", productive - 1);
     RecordProperty("sqns", static_cast<int>(total));
