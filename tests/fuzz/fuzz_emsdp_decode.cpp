@@ -90,9 +90,24 @@ void checkReceivedCp(const tl::expected<ReceivedCp, Verdict>& r, Side sender) {
         require(r.error().isDrop() || r.error().authenticated);  // rejects only after the MAC
 }
 
-// Gives a copy of the input this session's Session ID and KID and a correct MAC.
-std::vector<std::uint8_t> withValidMac(ByteView in, Side sender, crypto::Eia2& cpInt,
-                                       crypto::Eia2& upInt) {
+// The receiver's counter state for the valid-MAC pass: fresh, or (R bit set in the input) a
+// history whose highest COUNT is the input's original Session ID field, so the rebuild paths
+// with a history are fuzzed too.
+CounterSnapshot historyFor(ByteView in) {
+    CounterSnapshot s;
+    if (in.size() >= kHeaderBaseSize && (in[0] & 0x40) != 0) {
+        const std::uint32_t h = getBe32(in.data() + 1);
+        s.cpRxHighest = h;
+        s.upRxHighest = h;
+        s.upRxSeen = (std::uint64_t{h} * 0x9E3779B97F4A7C15u) | 1u;
+    }
+    return s;
+}
+
+// Gives a copy of the input this session's Session ID and KID and a correct MAC for the COUNT
+// the receiver (in state `history`) will rebuild.
+std::vector<std::uint8_t> withValidMac(ByteView in, Side sender, const CounterSnapshot& history,
+                                       crypto::Eia2& cpInt, crypto::Eia2& upInt) {
     std::vector<std::uint8_t> d(in.begin(), in.end());
     if (d.size() < kHeaderBaseSize + 1 + kMacSize || d.size() > kMaxDatagram)
         return {};
@@ -104,12 +119,16 @@ std::vector<std::uint8_t> withValidMac(ByteView in, Side sender, crypto::Eia2& c
         return {};
     std::uint32_t count = 0;
     if (plane == Plane::cp) {
-        auto c = CpRxCounter{}.candidate(h->counterField, h->scheme);
+        CpRxCounter rx;
+        rx.restore(history.cpRxHighest);
+        auto c = rx.candidate(h->counterField, h->scheme);
         if (!c)
             return {};
         count = *c;
     } else {
-        auto c = UpRxCounter{}.candidate(h->counterField, h->scheme);
+        UpRxCounter rx;
+        rx.restore(history.upRxHighest, history.upRxSeen);
+        auto c = rx.candidate(h->counterField, h->scheme);
         if (!c)
             return {};
         count = *c;
@@ -199,21 +218,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // In a session, as received, and with a valid MAC.
     openInSession(*f.hse, in, Side::ue);
     openInSession(*f.ue, in, Side::network);
+    const CounterSnapshot history = historyFor(in);
     for (Side sender : {Side::ue, Side::network}) {
-        const std::vector<std::uint8_t> fixed = withValidMac(in, sender, f.cpInt, f.upInt);
+        const std::vector<std::uint8_t> fixed = withValidMac(in, sender, history, f.cpInt, f.upInt);
         if (fixed.empty())
             continue;
         SecureChannel& receiver = sender == Side::ue ? *f.hse : *f.ue;
-        receiver.restoreCounters(CounterSnapshot{});
+        receiver.restoreCounters(history);
         std::array<std::uint8_t, kMaxDatagram> plain{};
+        bool authenticated = false;
         if ((fixed[0] & 0x80) != 0) {
             auto r = receiver.openUp(fixed, plain);
             require(r.has_value() || r.error().reason != DropReason::bad_mac);
+            authenticated = r.has_value() || r.error().authenticated;
+            // Replay protection: the same datagram is never accepted twice.
+            auto again = receiver.openUp(fixed, plain);
+            require(!again.has_value() && !again.error().authenticated);
         } else {
             auto r = receiver.openCp(fixed);
             require(r.has_value() || r.error().reason != DropReason::bad_mac);
             checkReceivedCp(r, sender);
+            authenticated = r.has_value() || r.error().authenticated;
+            auto again = receiver.openCp(fixed);
+            require(!again.has_value() && !again.error().authenticated);
         }
+        // The counter moved exactly when the message authenticated.
+        const CounterSnapshot after = receiver.counters();
+        require(authenticated == !(after == history));
     }
     return 0;
 }
