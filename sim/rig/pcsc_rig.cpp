@@ -427,10 +427,17 @@ Result<void> PcscRig::startPcscdOnce() {
         ::rename(tmpLink.c_str(), link.c_str()) != 0)
         return makeError(SimErrc::process, "symlink " + link + ": " + errnoText(errno));
 
-    // The vpcd reader exists only if the driver could listen on the port.
+    // The socket file appears at bind(), a moment before pcscd accepts on it.
     auto client = PcscClient::open();
-    if (!client)
-        return makeError(client.error());
+    while (!client) {
+        if (!pcscd_.running())
+            return makeError(SimErrc::process, "pcscd exited during start-up");
+        if (Clock::now() >= deadline)
+            return makeError(SimErrc::process, "pcscd does not answer: " + client.error().message);
+        std::this_thread::sleep_for(2ms);
+        client = PcscClient::open();
+    }
+    // The vpcd reader exists only if the driver could listen on the port.
     while (true) {
         auto names = client->readers();
         if (!names)

@@ -31,6 +31,13 @@ using vusim::ResponseStyle;
 
 constexpr std::uint64_t kDelta = std::uint64_t{1} << 28;
 
+// Asserts that a Result holds a value, printing its error otherwise.
+#define ASSERT_OK(expr)                                     \
+    do {                                                    \
+        auto result_ = (expr);                              \
+        ASSERT_TRUE(result_) << result_.error().describe(); \
+    } while (0)
+
 std::string styleName(ResponseStyle s) {
     return s == ResponseStyle::t0 ? "t0" : "direct";
 }
@@ -120,7 +127,7 @@ TEST_P(Vectors, AuthenticateThroughPcscd) {
     const MilenageSet& v = milenageSets()[static_cast<std::size_t>(index)];
     auto settings = settingsFor(v, style, /*viaOp=*/v.set % 2 == 1);
     settings.getResponseChunk = v.set > 3 ? 16 : 0;  // t0: GET RESPONSE repeated for sets 4-6
-    ASSERT_TRUE(rig_->startVusim(settings));
+    ASSERT_OK(rig_->startVusim(settings));
     auto s = mustOpen();
     ASSERT_TRUE(s);
     EXPECT_EQ(s->card().protocol(),
@@ -192,7 +199,7 @@ class OpenSc : public RigTest, public ::testing::WithParamInterface<ResponseStyl
 
 TEST_P(OpenSc, SameAnswerAsOurClient) {
     const MilenageSet& v = milenageSets().at(0);
-    ASSERT_TRUE(rig_->startVusim(settingsFor(v, GetParam())));
+    ASSERT_OK(rig_->startVusim(settingsFor(v, GetParam())));
     auto s = mustOpen();
     ASSERT_TRUE(s);
     auto ours = s->authenticate(v.rand, v.autn());
@@ -235,7 +242,7 @@ INSTANTIATE_TEST_SUITE_P(Styles, OpenSc,
 
 TEST_F(RigTest, MacFailure) {
     const MilenageSet& v = milenageSets().at(0);
-    ASSERT_TRUE(rig_->startVusim(settingsFor(v, ResponseStyle::t0)));
+    ASSERT_OK(rig_->startVusim(settingsFor(v, ResponseStyle::t0)));
     auto s = mustOpen();
     ASSERT_TRUE(s);
     crypto::Autn bad = v.autn();
@@ -254,7 +261,7 @@ TEST_F(RigTest, MacFailure) {
 
 TEST_F(RigTest, SyncFailureRecoversCardSqnMs) {
     const MilenageSet& v = milenageSets().at(4);
-    ASSERT_TRUE(rig_->startVusim(settingsFor(v, ResponseStyle::direct)));
+    ASSERT_OK(rig_->startVusim(settingsFor(v, ResponseStyle::direct)));
     auto s = mustOpen();
     ASSERT_TRUE(s);
     // Before anything is accepted the card reports its configured SEQ_MS.
@@ -271,7 +278,7 @@ TEST_F(RigTest, StaleSqnReplay) {
     const std::uint64_t seq = v.sqnInt() >> 5;
     auto settings = settingsFor(v, ResponseStyle::t0);
     settings.initialSeqMs = {{0, seq - 10}, {1, seq - 10}};
-    ASSERT_TRUE(rig_->startVusim(settings));
+    ASSERT_OK(rig_->startVusim(settings));
     auto s = mustOpen();
     ASSERT_TRUE(s);
     crypto::Auts auts{};
@@ -289,7 +296,7 @@ TEST_F(RigTest, JumpBeyondDelta) {
     const std::uint64_t seq = v.sqnInt() >> 5;
     auto settings = settingsFor(v, ResponseStyle::direct);
     settings.initialSeqMs = {{0, seq}};
-    ASSERT_TRUE(rig_->startVusim(settings));
+    ASSERT_OK(rig_->startVusim(settings));
     auto s = mustOpen();
     ASSERT_TRUE(s);
     crypto::Auts auts{};
@@ -302,7 +309,7 @@ TEST_F(RigTest, PinRequiredAndWrongPin) {
     const MilenageSet& v = milenageSets().at(1);
     auto settings = settingsFor(v, ResponseStyle::t0);
     settings.pin = "2468";
-    ASSERT_TRUE(rig_->startVusim(settings));
+    ASSERT_OK(rig_->startVusim(settings));
     {
         auto s = mustOpen();  // SELECT needs no PIN
         ASSERT_TRUE(s);
@@ -357,7 +364,7 @@ TEST_F(RigTest, NoReaderNoCardAndNoPcscd) {
     EXPECT_EQ(waited.error().code, static_cast<int>(SimErrc::no_card)) << waited.error().message;
     EXPECT_NE(waited.error().message.find(rig_->readerName()), std::string::npos);
 
-    ASSERT_TRUE(rig_->stopPcscd());
+    ASSERT_OK(rig_->stopPcscd());
     auto down = UsimSession::open(o);
     ASSERT_FALSE(down);
     EXPECT_EQ(down.error().code, static_cast<int>(SimErrc::no_service));
@@ -366,7 +373,7 @@ TEST_F(RigTest, NoReaderNoCardAndNoPcscd) {
 
 TEST_F(RigTest, ReaderChosenByIccid) {
     const MilenageSet& v = milenageSets().at(0);
-    ASSERT_TRUE(rig_->startVusim(settingsFor(v, ResponseStyle::direct)));
+    ASSERT_OK(rig_->startVusim(settingsFor(v, ResponseStyle::direct)));
     SessionOptions o;
     o.reader.namePattern = "BEST vusim*";     // both vpcd slots match; only one holds a card
     o.reader.iccid = "89999010010101234567";  // best-vusim's default: 8999901 + IMSI, 20 digits
@@ -392,7 +399,7 @@ TEST_F(RigTest, InsertionAndRemovalFollowed) {
         seen = c->waitForCard("BEST vusim*", 20s);
     });
     std::this_thread::sleep_for(200ms);
-    ASSERT_TRUE(rig_->startVusim(settingsFor(v, ResponseStyle::direct)));
+    ASSERT_OK(rig_->startVusim(settingsFor(v, ResponseStyle::direct)));
     waiter.join();
     ASSERT_TRUE(seen) << seen.error().describe();
     EXPECT_EQ(*seen, rig_->readerName());
@@ -407,7 +414,7 @@ TEST_F(RigTest, InsertionAndRemovalFollowed) {
         gone = c->waitForRemoval(rig_->readerName(), 20s);
     });
     std::this_thread::sleep_for(200ms);
-    ASSERT_TRUE(rig_->stopVusim());
+    ASSERT_OK(rig_->stopVusim());
     remover.join();
     EXPECT_TRUE(gone) << gone.error().describe();
 }
@@ -416,7 +423,7 @@ TEST_F(RigTest, InsertionAndRemovalFollowed) {
 
 TEST_F(RigTest, VusimKilledMidSession) {
     const MilenageSet& v = milenageSets().at(0);
-    ASSERT_TRUE(rig_->startVusim(settingsFor(v, ResponseStyle::direct)));
+    ASSERT_OK(rig_->startVusim(settingsFor(v, ResponseStyle::direct)));
     auto s = mustOpen();
     ASSERT_TRUE(s);
     const std::uint64_t first = v.sqnInt();
@@ -430,7 +437,7 @@ TEST_F(RigTest, VusimKilledMidSession) {
 
     // best-vusim comes back with its state file: the old session reconnects once, selects the
     // USIM again and carries on; the SQN it accepted before the kill is still refused.
-    ASSERT_TRUE(rig_->restartVusim());
+    ASSERT_OK(rig_->restartVusim());
     crypto::Auts auts{};
     EXPECT_EQ(outcome(*s, v, first, &auts), kSync);
     EXPECT_EQ(recoveredSqnMs(v, auts), first);
@@ -439,12 +446,12 @@ TEST_F(RigTest, VusimKilledMidSession) {
 
 TEST_F(RigTest, PcscdRestarted) {
     const MilenageSet& v = milenageSets().at(2);
-    ASSERT_TRUE(rig_->startVusim(settingsFor(v, ResponseStyle::t0)));
+    ASSERT_OK(rig_->startVusim(settingsFor(v, ResponseStyle::t0)));
     auto s = mustOpen();
     ASSERT_TRUE(s);
     EXPECT_EQ(outcome(*s, v, v.sqnInt()), kOk);
 
-    ASSERT_TRUE(rig_->restartPcscd());  // best-vusim reconnects to the new vpcd by itself
+    ASSERT_OK(rig_->restartPcscd());  // best-vusim reconnects to the new vpcd by itself
     auto stale = s->authenticate(v.rand, autnFor(v, v.sqnInt() + 32));
     ASSERT_FALSE(stale);
     EXPECT_EQ(stale.error().code, static_cast<int>(SimErrc::no_service)) << stale.error().message;
@@ -463,7 +470,7 @@ TEST_F(RigTest, StateSurvivesKill9WithoutLosingFreshness) {
     const std::uint64_t base = v.sqnInt() >> 5;
     auto settings = settingsFor(v, ResponseStyle::direct);
     settings.initialSeqMs = {{0, base}};
-    ASSERT_TRUE(rig_->startVusim(settings));
+    ASSERT_OK(rig_->startVusim(settings));
 
     std::atomic<std::uint64_t> lastOk{0};
     std::atomic<int> accepted{0};
@@ -497,7 +504,7 @@ TEST_F(RigTest, StateSurvivesKill9WithoutLosingFreshness) {
     ASSERT_GE(accepted.load(), 200) << stopReason;
     EXPECT_NE(stopReason.find("card"), std::string::npos) << stopReason;
 
-    ASSERT_TRUE(rig_->restartVusim());
+    ASSERT_OK(rig_->restartVusim());
     auto s = mustOpen();
     ASSERT_TRUE(s);
     crypto::Auts auts{};
@@ -513,14 +520,14 @@ TEST_F(RigTest, LogsHoldNoKeyMaterial) {
     const MilenageSet& v = milenageSets().at(5);
     auto settings = settingsFor(v, ResponseStyle::t0);
     settings.pin = "97531";
-    ASSERT_TRUE(rig_->startVusim(settings));
+    ASSERT_OK(rig_->startVusim(settings));
     auto pin = pinBlockFromDigits("97531");
     auto s = mustOpen(*pin);
     ASSERT_TRUE(s);
     EXPECT_EQ(outcome(*s, v, v.sqnInt()), kOk);
     EXPECT_EQ(outcome(*s, v, v.sqnInt()), kSync);
     rig_->signalVusim(SIGTERM);
-    ASSERT_TRUE(rig_->waitForCardAbsent(10s));
+    ASSERT_OK(rig_->waitForCardAbsent(10s));
     std::string logs = rig_->logs() + rig_->vusimLog();
     std::transform(logs.begin(), logs.end(), logs.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
