@@ -115,7 +115,7 @@ tl::expected<Header, Verdict> SecureChannel::checkFront(ByteView datagram, Plane
     if (prefix->plane != plane)
         return tl::unexpected(Verdict::drop(DropReason::wrong_plane));
     const CounterScheme n = prefix->kid == 0 ? CounterScheme::n0 : scheme;
-    auto header = decodeHeader(datagram, n);
+    auto header = decodeHeader(*prefix, datagram, n);
     if (!header)
         return tl::unexpected(Verdict::drop(header.error()));
     const std::size_t hs = header->size();

@@ -21,16 +21,21 @@ tl::expected<Header, DropReason> decodeHeader(ByteView datagram, CounterScheme s
     auto prefix = peekHeader(datagram);
     if (!prefix)
         return tl::unexpected(prefix.error());
+    return decodeHeader(*prefix, datagram, scheme);
+}
+
+tl::expected<Header, DropReason> decodeHeader(const HeaderPrefix& prefix, ByteView datagram,
+                                              CounterScheme scheme) noexcept {
     const std::size_t ext = extensionOctets(scheme);
     if (datagram.size() < kHeaderBaseSize + ext)
         return tl::unexpected(DropReason::truncated_header);
     Header h;
-    h.plane = prefix->plane;
-    h.r = prefix->r;
-    h.kid = prefix->kid;
-    h.sessionId = prefix->sessionId;
+    h.plane = prefix.plane;
+    h.r = prefix.r;
+    h.kid = prefix.kid;
+    h.sessionId = prefix.sessionId;
     h.scheme = scheme;
-    std::uint32_t field = prefix->ctrH;
+    std::uint32_t field = prefix.ctrH;
     for (std::size_t i = 0; i < ext; ++i)
         field = (field << 8) | datagram[kHeaderBaseSize + i];
     h.counterField = field;

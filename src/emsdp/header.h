@@ -89,6 +89,9 @@ tl::expected<HeaderPrefix, DropReason> peekHeader(ByteView datagram) noexcept;
 // Reads the whole header for scheme n (truncated_header if shorter than 5 + n octets; also
 // checks datagram_too_large).
 tl::expected<Header, DropReason> decodeHeader(ByteView datagram, CounterScheme scheme) noexcept;
+// The same when peekHeader(datagram) already gave `prefix`.
+tl::expected<Header, DropReason> decodeHeader(const HeaderPrefix& prefix, ByteView datagram,
+                                              CounterScheme scheme) noexcept;
 
 // Writes the header; out must hold header.size() octets. KID must be 0..7 and counterField fit
 // in w bits (invalid_value otherwise). Returns the header size.
