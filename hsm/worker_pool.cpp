@@ -64,31 +64,36 @@ Result<LockedStackThread> LockedStackThread::start(std::function<void()> body,
                                                    std::size_t stackSize) {
     const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     stackSize = (stackSize + page - 1) / page * page;
-    LockedStackThread t;
-    t.guardSize_ = page;
-    t.mappingSize_ = stackSize + page;
-    void* m = ::mmap(nullptr, t.mappingSize_, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (m == MAP_FAILED) {
-        t.mappingSize_ = 0;
-        return makeError(HsmErrc::internal, "cannot map an HSM worker stack");
+    // glibc puts the thread's static TLS on the stack it is given; when that does not fit
+    // (sanitizer runtimes carry large TLS), pthread_create fails and a larger stack is tried.
+    for (int attempt = 0; attempt < 4; ++attempt, stackSize *= 2) {
+        LockedStackThread t;
+        t.guardSize_ = page;
+        t.mappingSize_ = stackSize + page;
+        void* m = ::mmap(nullptr, t.mappingSize_, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (m == MAP_FAILED) {
+            t.mappingSize_ = 0;
+            return makeError(HsmErrc::internal, "cannot map an HSM worker stack");
+        }
+        t.mapping_ = m;
+        auto* stack = static_cast<std::uint8_t*>(m) + page;
+        // Stacks grow down: the lowest page is the guard.
+        (void)::mprotect(m, page, PROT_NONE);
+        t.locked_ = ::mlock(stack, stackSize) == 0;
+        (void)::madvise(stack, stackSize, MADV_DONTDUMP);
+        ThreadAttr attr;
+        if (!attr.isValid() || ::pthread_attr_setstack(attr.get(), stack, stackSize) != 0)
+            return makeError(HsmErrc::internal, "cannot set an HSM worker stack");
+        auto arg = std::make_unique<std::function<void()>>(body);
+        if (::pthread_create(&t.thread_, attr.get(), &threadMain, arg.get()) == 0) {
+            (void)arg.release();  // the thread owns it now
+            t.running_ = true;
+            return t;
+        }
+        // `t` unmaps its stack on the way out.
     }
-    t.mapping_ = m;
-    auto* stack = static_cast<std::uint8_t*>(m) + page;
-    // Stacks grow down: the lowest page is the guard.
-    (void)::mprotect(m, page, PROT_NONE);
-    t.locked_ = ::mlock(stack, stackSize) == 0;
-    (void)::madvise(stack, stackSize, MADV_DONTDUMP);
-    ThreadAttr attr;
-    if (!attr.isValid() || ::pthread_attr_setstack(attr.get(), stack, stackSize) != 0)
-        return makeError(HsmErrc::internal, "cannot set an HSM worker stack");
-    auto* arg = new std::function<void()>(std::move(body));
-    if (::pthread_create(&t.thread_, attr.get(), &threadMain, arg) != 0) {
-        delete arg;
-        return makeError(HsmErrc::internal, "cannot start an HSM worker thread");
-    }
-    t.running_ = true;
-    return t;
+    return makeError(HsmErrc::internal, "cannot start an HSM worker thread");
 }
 
 void LockedStackThread::join() noexcept {
