@@ -43,6 +43,7 @@
 #include "ue/key_set.h"
 #include "ue/random.h"
 #include "ue/state_file.h"
+#include "ue/ue_error.h"
 #include "ue/usim.h"
 
 namespace best::ue {
