@@ -3,7 +3,8 @@
 //   VectorAndKInt/warm   an authentication vector (UMTS, K cached in the token as an unwrapped
 //                        session object, OPc verified and decrypted) and a new KInt with its
 //                        wrapped, bound blob (R = CK || IK, KInt = KDF(R) in software, then
-//                        C_CreateObject, C_WrapKey, binding tag by C_Sign, kept non-extractable).
+//                        C_CreateObject, C_WrapKey, binding tag by C_Sign, kept non-extractable;
+//                        the cache is full, so each KInt evicts, and destroys, the oldest entry).
 //   VectorAndKInt/cold   the same with the key cache emptied before each iteration (K verified
 //                        and unwrapped again; the emptying itself is not timed).
 //   VectorAndKInt/pool   the warm operation through the vault's worker pool (futures, 64 in
@@ -57,6 +58,9 @@ std::array<std::uint8_t, N> arrayFromHex(const char* h) {
 const char* const kK = "465b5ce8b199b49faa5f0a2ee238a6bc";
 const char* const kOpc = "cd63cb71954a9f4e48a5994e37a02baf";
 const char* const kImsi = "001010000000001";
+// Small, so that the warm benchmark reaches the steady state (each new KInt evicts an entry)
+// after a short warm-up.
+constexpr std::size_t kCacheCapacity = 256;
 
 struct Env {
     std::unique_ptr<testing::SoftHsmToken> token;
@@ -97,6 +101,7 @@ bool setUp(Env& e) {
     }
     HsmConfig cfg = e.token->config();
     cfg.workers = 2;
+    cfg.cacheCapacity = kCacheCapacity;
     if (auto r = KeyVault::initTokenKeys(cfg); !r)
         return fail(r.error().message);
     auto v = KeyVault::open(cfg);
@@ -194,9 +199,12 @@ void countCalls(benchmark::State& state, const CallStats& before, const std::str
 void BM_VectorAndKInt_Warm(benchmark::State& state) {
     Env& e = *gEnv;
     const SubscriberRef sub = e.subscriber();
-    if (!vectorAndKInt(*e.ops, sub, e.counter++)) {  // warm K
-        state.SkipWithError("HSM operation failed");
-        return;
+    // Warm K, and a full cache: from here on every new KInt evicts the oldest entry.
+    while (e.vault->cacheStats().size < kCacheCapacity) {
+        if (!vectorAndKInt(*e.ops, sub, e.counter++)) {
+            state.SkipWithError("HSM operation failed");
+            return;
+        }
     }
     const CallStats before = e.vault->callStats();
     for (auto _ : state) {
