@@ -123,6 +123,10 @@ Result<LinkEnd> serveVpcd(int fd, VirtualUsim& card, const std::atomic<bool>& st
         }
         if (stop.load())
             return LinkEnd::stopped;
+        // Armed before the wait, the kernel ACKs vpcd's first segment (the length) as it
+        // arrives, even while this process waits for a CPU; armed again before the read, it
+        // flushes an ACK that was delayed anyway.
+        armQuickAck(fd);
         pollfd p{fd, POLLIN, 0};
         int pr = waitMask ? ::ppoll(&p, 1, nullptr, waitMask) : ::poll(&p, 1, -1);
         if (pr < 0) {
