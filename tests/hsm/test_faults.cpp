@@ -154,8 +154,11 @@ TEST_F(ShimTest, LostLoginMidRunIsRecoveredOnce) {
 TEST_F(ShimTest, PinLockedAtStartup) {
     ops_.reset();
     vault_.reset();
-    setFaults("C_Login=0xa4");  // CKR_PIN_LOCKED
+    // This one through the environment variable rather than the control file.
+    ::setenv("BEST_P11_FAULT", "C_Login=0xa4", 1);  // CKR_PIN_LOCKED
+    setFaults("# env only");
     auto v = KeyVault::open(shimConfig());
+    ::unsetenv("BEST_P11_FAULT");
     ASSERT_FALSE(v);
     EXPECT_EQ(hsmCode(v.error()), HsmErrc::pin_locked);
     EXPECT_NE(v.error().message.find("CKR_PIN_LOCKED"), std::string::npos);
