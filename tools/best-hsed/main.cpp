@@ -1,11 +1,14 @@
-// best-hsed: the HSE daemon. So far it validates its configuration (--check-config); the
-// EMSDP service arrives with the daemon core (docs/README "Status").
+// best-hsed: the HSE daemon (docs/hsed.md). --check-config validates the configuration only.
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "common/log.h"
 #include "common/secure.h"
 #include "hse/config.h"
+#ifdef BEST_HSED_DAEMON
+#include "daemon.h"
+#endif
 
 namespace {
 
@@ -16,7 +19,8 @@ constexpr const char* kHelp =
     "  --check-config   validate the configuration, print 'configuration OK' or the first\n"
     "                   error as FILE:LINE:COLUMN: key 'KEY': problem, and exit\n"
     "\n"
-    "Exit codes: 0 OK, 1 configuration invalid, 2 bad arguments.\n";
+    "Exit codes: 0 OK (stopped by SIGTERM/SIGINT), 1 configuration invalid, 2 bad arguments,\n"
+    "3 start-up failed (HSM, store, sockets).\n";
 
 }  // namespace
 
@@ -50,7 +54,21 @@ int main(int argc, char** argv) {
         std::printf("configuration OK: %s\n", configPath.c_str());
         return 0;
     }
-    std::fputs("best-hsed: the EMSDP service is not built yet; only --check-config works\n",
-               stderr);
+#ifdef BEST_HSED_DAEMON
+    const std::string& level = config->logLevel;
+    best::log::setLevel(level == "debug"     ? best::log::Level::debug
+                        : level == "notice"  ? best::log::Level::notice
+                        : level == "warning" ? best::log::Level::warning
+                        : level == "error"   ? best::log::Level::error
+                                             : best::log::Level::info);
+    auto daemon = best::hse::Daemon::create(*config);
+    if (!daemon) {
+        std::fprintf(stderr, "best-hsed: cannot start: %s\n", daemon.error().message.c_str());
+        return 3;
+    }
+    return (*daemon)->run();
+#else
+    std::fputs("best-hsed: built without the HSM (p11-kit): only --check-config works\n", stderr);
     return 2;
+#endif
 }

@@ -1,0 +1,1222 @@
+#include "daemon.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#ifdef BEST_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "common/hex.h"
+#include "common/log.h"
+#include "crypto/key_hierarchy.h"
+#include "emsdp/emsdp.h"
+#include "hse/rate_limiter.h"
+#include "hsm/key_vault.h"
+#include "net/loop.h"
+#include "store/store.h"
+
+namespace best::hse {
+
+namespace {
+
+constexpr const char* kLog = "hsed";
+constexpr std::size_t kMaxDatagram = 1280;
+constexpr std::uint8_t kEia2 = 0x02;
+constexpr std::uint8_t kEea2 = 0x02;
+// The row version of subscriber blobs (K, OPc) as provisioned (docs/hsed.md).
+constexpr std::uint64_t kSubscriberBlobVersion = 1;
+constexpr std::size_t kBlobTagSize = 32;
+
+enum class HsedErrc { internal = 1 };
+inline ErrorDomain errorDomainOf(HsedErrc) {
+    return ErrorDomain::generic;
+}
+
+std::int64_t unixNow() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string plmnDigits(const emsdp::PlmnId& p) {
+    // MCC digits 1..3, MNC digits 1..2 (+3 unless F): TS 24.008.
+    std::string s;
+    s += static_cast<char>('0' + (p[0] & 0x0F));
+    s += static_cast<char>('0' + (p[0] >> 4));
+    s += static_cast<char>('0' + (p[1] & 0x0F));
+    s += static_cast<char>('0' + (p[2] & 0x0F));
+    s += static_cast<char>('0' + (p[2] >> 4));
+    if ((p[1] >> 4) != 0x0F)
+        s += static_cast<char>('0' + (p[1] >> 4));
+    return s;
+}
+
+store::WrappedBlob wrapped(const Bytes& blob) {
+    store::WrappedBlob w;
+    w.data = blob;
+    if (blob.size() >= kBlobTagSize)
+        w.binding.assign(blob.end() - static_cast<std::ptrdiff_t>(kBlobTagSize), blob.end());
+    return w;
+}
+
+hsm::SubscriberRef subscriberRef(const store::SubscriberRecord& s) {
+    return {{s.k.data, {s.imsi, hsm::BlobPurpose::subscriberK, kSubscriberBlobVersion}},
+            {s.op.data, {s.imsi, hsm::BlobPurpose::opc, kSubscriberBlobVersion}}};
+}
+
+// What the Session Request checks grant (A4 steps 6-11).
+struct Grant {
+    crypto::KeyAgreement keyAgreement = crypto::KeyAgreement::umts;
+    emsdp::Service service = emsdp::Service::upIntegrity;
+    emsdp::UpTermination termination = emsdp::UpTermination::hse;
+    std::uint8_t encAlg = 0;
+};
+
+// A request to establish, as the loop hands it to a worker.
+struct EstablishInput {
+    Bytes request;
+    std::string imsi;
+    std::string easId;
+    emsdp::UeConfiguration ueConfiguration;
+    std::optional<emsdp::PlmnId> servingNetwork;
+    std::uint64_t nonce = 0;
+    std::uint32_t sessionId = 0;
+    std::uint8_t kid = 0;  // resumption: the request's; full with a resync: the attempt's
+    // Resumption with a tentative set (memory only): its snapshot.
+    std::optional<store::KeySetRecord> tentative;
+};
+
+// A worker's answer.
+struct EstablishOutput {
+    std::optional<emsdp::Cause> cause;  // reject (unprotected, Session ID 0)
+    Grant grant;
+    std::uint8_t kid = 0;
+    std::optional<crypto::Rand> rand;
+    std::optional<crypto::Autn> autn;
+    std::optional<crypto::SessionKeys> keys;
+    store::KeySetRecord keySet;  // the set used (full: the new tentative set)
+    bool pendingSet = false;
+    store::SubscriberRecord subscriber;
+};
+
+// A4 steps 6-8 and, for a full establishment, 9-11. Runs on a worker (store reads).
+std::optional<emsdp::Cause> checkRequest(store::Store& st, const HsedConfig& cfg,
+                                         const EstablishInput& in, EstablishOutput& out,
+                                         bool full) {
+    auto sub = st.getSubscriber(in.imsi);
+    if (!sub)
+        return emsdp::Cause::unknown_subscriber;
+    out.subscriber = std::move(*sub);
+    const auto& allowed = out.subscriber.allowedEas;
+    if (std::find(allowed.begin(), allowed.end(), in.easId) == allowed.end())
+        return emsdp::Cause::eas_not_allowed;
+    auto eas = st.getEas(in.easId);
+    if (!eas)
+        return emsdp::Cause::eas_not_allowed;
+    if (eas->serviceMode == store::ServiceMode::ueToEas)
+        return emsdp::Cause::service_not_allowed;  // until the HSE-EAS interface exists
+    const auto release = in.ueConfiguration.release;
+    if (release < 15 || release > 18)
+        return emsdp::Cause::unsupported_release;
+    if (full) {
+        // A5: EPS and 5G need a Serving network and the AMF separation bit.
+        const bool sepBit = (out.subscriber.amf[0] & 0x80) != 0;
+        const bool sn = in.servingNetwork.has_value();
+        std::optional<crypto::KeyAgreement> ka;
+        if (cfg.policy.allowFiveG && sn && sepBit &&
+            in.ueConfiguration.offers(crypto::KeyAgreement::fiveG))
+            ka = crypto::KeyAgreement::fiveG;
+        else if (cfg.policy.allowEps && sn && sepBit &&
+                 in.ueConfiguration.offers(crypto::KeyAgreement::eps))
+            ka = crypto::KeyAgreement::eps;
+        else if (cfg.policy.allowUmts && in.ueConfiguration.offers(crypto::KeyAgreement::umts))
+            ka = crypto::KeyAgreement::umts;
+        if (!ka)
+            return emsdp::Cause::no_common_algorithm;
+        out.grant.keyAgreement = *ka;
+    }
+    if (!in.ueConfiguration.supportsIntegrity(kEia2))
+        return emsdp::Cause::no_common_algorithm;
+    // A6.
+    if (eas->serviceMode == store::ServiceMode::kaOnly) {
+        out.grant.service = emsdp::Service::kaOnly;
+        out.grant.termination = emsdp::UpTermination::none;
+        out.grant.encAlg = 0;
+        return std::nullopt;
+    }
+    const bool demanded = cfg.policy.confidentialityRequiredEas.count(in.easId) != 0;
+    const bool eea2 = in.ueConfiguration.supportsCiphering(kEea2);
+    if (demanded && !eea2)
+        return emsdp::Cause::no_common_algorithm;
+    bool networkAllows = false;
+    if (in.servingNetwork) {
+        const std::string d = plmnDigits(*in.servingNetwork);
+        networkAllows = cfg.policy.cipheringAllowedByDefault
+                            ? cfg.policy.cipheringDeniedPlmns.count(d) == 0
+                            : cfg.policy.cipheringAllowedPlmns.count(d) != 0;
+    }
+    out.grant.termination = emsdp::UpTermination::hse;
+    if ((in.ueConfiguration.confidentialityRequested() || demanded) && networkAllows && eea2) {
+        out.grant.service = emsdp::Service::upConfidentiality;
+        out.grant.encAlg = kEea2;
+    } else {
+        out.grant.service = emsdp::Service::upIntegrity;
+        out.grant.encAlg = 0;
+    }
+    return std::nullopt;
+}
+
+Result<EstablishOutput> runFull(hsm::VaultOps& ops, store::Store& st, const HsedConfig& cfg,
+                                const EstablishInput& in) {
+    EstablishOutput out;
+    if (auto c = checkRequest(st, cfg, in, out, true)) {
+        out.cause = c;
+        return out;
+    }
+    if (out.subscriber.opKind != store::OpKind::opc)
+        return makeError(HsedErrc::internal, "subscriber " + in.imsi + " is provisioned with OP");
+    std::uint8_t kid = in.kid;
+    if (kid == 0) {
+        // 4.5: the lowest KID not used by a stored set (A12: tentative sets are replaced).
+        auto sets = st.listKeySets(in.imsi);
+        if (!sets)
+            return makeError(sets.error());
+        std::set<std::uint8_t> used;
+        for (const auto& s : *sets)
+            used.insert(s.kid);
+        for (std::uint8_t k = 1; k <= 7 && kid == 0; ++k)
+            if (used.count(k) == 0)
+                kid = k;
+        if (kid == 0)
+            return makeError(HsedErrc::internal, "no free key ID");
+    }
+    out.kid = kid;
+    auto grant = st.sqn().allocate(in.imsi);
+    if (!grant)
+        return makeError(grant.error());
+    crypto::Rand rand{};
+    if (RAND_bytes(rand.data(), static_cast<int>(rand.size())) != 1)
+        return makeError(HsedErrc::internal, "RAND_bytes failed");
+    auto vec =
+        ops.generateVector(subscriberRef(out.subscriber), rand, grant->sqn, out.subscriber.amf);
+    if (!vec)
+        return makeError(vec.error());
+    crypto::Ak sqnXorAk{};
+    std::copy_n(vec->autn.begin(), sqnXorAk.size(), sqnXorAk.begin());
+    const crypto::PlmnId plmn = in.servingNetwork.value_or(crypto::PlmnId{});
+    auto root = crypto::deriveRoot(out.grant.keyAgreement, vec->ck, vec->ik, plmn, sqnXorAk);
+    if (!root)
+        return makeError(root.error());
+    hsm::KeySetSpec spec;
+    spec.hseId = cfg.hseId;
+    spec.kint = {in.imsi, hsm::BlobPurpose::kint, kid};
+    spec.session = hsm::SessionParams{in.sessionId, in.nonce};
+    spec.easId = in.easId;
+    spec.easKeyId = true;
+    if (out.grant.service == emsdp::Service::kaOnly) {
+        spec.easKey = hsm::EasKeyKind::psk;
+        spec.easKeyBinding = {in.imsi, hsm::BlobPurpose::kintEasPsk, kid};
+    }
+    auto ks = ops.createKeySet(*root, spec);
+    if (!ks || !ks->ksess)
+        return makeError(ks ? Error{ErrorDomain::generic, 1, "no KSess"} : ks.error());
+    auto keys = crypto::deriveSessionKeys(*ks->ksess, kEia2, out.grant.encAlg);
+    if (!keys)
+        return makeError(keys.error());
+    out.keys = std::move(*keys);
+    out.rand = vec->rand;
+    out.autn = vec->autn;
+    store::KeySetRecord& r = out.keySet;
+    r.imsi = in.imsi;
+    r.kid = kid;
+    r.state = store::KeySetState::current;
+    r.keyAgreement = static_cast<store::KeyAgreement>(out.grant.keyAgreement);
+    r.plmn = in.servingNetwork;
+    r.hseId = cfg.hseId;
+    r.createdAt = unixNow();
+    r.lifetimeSeconds = cfg.policy.keySetLifetimeSeconds;
+    r.highestNonce = in.nonce;  // A10
+    r.kInt = wrapped(ks->kintBlob);
+    if (spec.easKey == hsm::EasKeyKind::psk && ks->easKeyId) {
+        store::EasKeyRecord e;
+        e.easId = in.easId;
+        e.type = store::EasKeyType::kIntEasPsk;
+        e.key = wrapped(ks->easKeyBlob);
+        e.identifier = *ks->easKeyId;
+        r.easKeys.push_back(std::move(e));
+    }
+    return out;
+}
+
+Result<EstablishOutput> runResumption(hsm::VaultOps& ops, store::Store& st, const HsedConfig& cfg,
+                                      const EstablishInput& in) {
+    EstablishOutput out;
+    if (auto c = checkRequest(st, cfg, in, out, false)) {
+        out.cause = c;
+        return out;
+    }
+    out.kid = in.kid;
+    // A4 step 9: the key set (0x0D for unknown, expired, MAC wrong, nonce not fresh).
+    std::optional<store::KeySetRecord> set = in.tentative;
+    if (!set) {
+        auto stored = st.getKeySet(in.imsi, in.kid);
+        if (stored)
+            set = std::move(*stored);
+    }
+    auto refuse = [&out]() {
+        out.cause = emsdp::Cause::key_set_invalid;
+        return out;
+    };
+    if (!set)
+        return refuse();
+    if (set->lifetimeSeconds != 0 &&
+        unixNow() >= set->createdAt + static_cast<std::int64_t>(set->lifetimeSeconds))
+        return refuse();
+    const hsm::KeyRef kint{set->kInt.data, {in.imsi, hsm::BlobPurpose::kint, in.kid}};
+    auto ksess0 = ops.deriveKSess(kint, 0, in.nonce);
+    if (!ksess0)
+        return refuse();
+    auto cpInt0 = crypto::deriveSessionKey(*ksess0, crypto::KeyDistinguisher::cpInt, kEia2);
+    if (!cpInt0)
+        return makeError(cpInt0.error());
+    crypto::Eia2 eia(*cpInt0);
+    auto macOk = emsdp::verifyResumptionMac(in.request, eia);
+    if (!macOk || !*macOk)
+        return refuse();
+    if (set->highestNonce && in.nonce <= *set->highestNonce)
+        return refuse();
+    out.grant.keyAgreement = static_cast<crypto::KeyAgreement>(set->keyAgreement);
+    // A4 steps 10-11 were checked in checkRequest (integrity, confidentiality).
+    if (!in.tentative) {
+        // A21: durable before the Session Start is sent.
+        auto acc = st.acceptResumptionNonce(in.imsi, in.kid, in.nonce);
+        if (!acc) {
+            if (acc.error().domain == ErrorDomain::store &&
+                acc.error().code == static_cast<int>(store::StoreErrc::stale_nonce))
+                return refuse();
+            return makeError(acc.error());
+        }
+        out.pendingSet = set->state == store::KeySetState::pending;
+    }
+    auto ksess = ops.deriveKSess(kint, in.sessionId, in.nonce);
+    if (!ksess)
+        return makeError(ksess.error());
+    auto keys = crypto::deriveSessionKeys(*ksess, kEia2, out.grant.encAlg);
+    if (!keys)
+        return makeError(keys.error());
+    out.keys = std::move(*keys);
+    out.keySet = std::move(*set);
+    return out;
+}
+
+// A UNIX datagram socket bound for downlink injection, polled by the loop.
+struct PollBox {
+    uv_poll_t poll;
+    int fd = -1;
+    std::function<void()> onReadable;
+};
+
+}  // namespace
+
+struct Daemon::Impl {
+    struct Session {
+        std::uint32_t id = 0;
+        std::uint64_t seq = 0;  // creation order
+        std::string imsi;
+        std::uint8_t kid = 0;
+        std::optional<emsdp::SecureChannel> channel;
+        net::SocketAddress peer;
+        net::UdpSocket* socket = nullptr;
+        bool confirmed = false;
+        bool resumed = false;
+        bool tentativeSet = false;  // its key set is tentative (a full establishment)
+        bool pendingSet = false;    // resumed with a stored pending set
+        bool jobRunning = false;    // a resync job is in flight
+        emsdp::Service service = emsdp::Service::upIntegrity;
+        std::uint64_t createdMs = 0;
+        Bytes request;  // the Session Request octets (cache key) while unconfirmed
+        Bytes start;    // the latest Session Start octets (4.6, A13)
+        // A full attempt, for resynchronisation (4.1 step 4, A14).
+        EstablishInput input;
+        crypto::Rand rand{};
+        store::SubscriberRecord subscriber;
+        int resyncs = 0;
+    };
+
+    HsedConfig cfg;
+    net::Loop loop;
+    std::unique_ptr<hsm::KeyVault> vault;
+    std::unique_ptr<store::Store> st;
+    std::vector<net::HandlePtr<net::UdpSocket>> sockets;
+    net::HandlePtr<net::Async> wake;
+    net::HandlePtr<net::Signal> sigterm;
+    net::HandlePtr<net::Signal> sigint;
+    net::HandlePtr<net::Timer> sweep;
+    PollBox* downlink = nullptr;
+    int uplinkFd = -1;
+
+    std::mutex inboxMutex;
+    std::vector<std::function<void()>> inbox;
+    bool stopping = false;
+
+    std::unordered_map<std::uint32_t, Session> sessions;
+    std::set<std::uint32_t> reservedIds;
+    std::map<Bytes, std::uint32_t> requestCache;
+    std::set<Bytes> inFlight;
+    // Tentative key sets (memory only, 4.1 step 6): IMSI -> KID -> record.
+    std::map<std::string, std::map<std::uint8_t, store::KeySetRecord>> tentative;
+    RateLimiter perSource;
+    RateLimiter perImsi;
+    std::array<std::uint64_t, emsdp::kDropReasonCount> drops{};
+    std::uint64_t nextSeq = 1;
+
+    explicit Impl(const HsedConfig& c)
+        : cfg(c),
+          perSource(c.policy.perSource.ratePerSecond, c.policy.perSource.burst),
+          perImsi(c.policy.perImsi.ratePerSecond, c.policy.perImsi.burst) {}
+
+    // ---- plumbing
+
+    void post(std::function<void()> f) {
+        {
+            std::lock_guard<std::mutex> lock(inboxMutex);
+            inbox.push_back(std::move(f));
+        }
+        wake->send();
+    }
+
+    void drainInbox() {
+        std::vector<std::function<void()>> jobs;
+        {
+            std::lock_guard<std::mutex> lock(inboxMutex);
+            jobs.swap(inbox);
+        }
+        for (auto& j : jobs)
+            if (!stopping)
+                j();
+    }
+
+    void drop(emsdp::DropReason r, const char* where = "") {
+        ++drops[static_cast<std::size_t>(r)];
+        log::debug(kLog, std::string("drop ") + std::string(emsdp::dropReasonName(r)) +
+                             (*where != '\0' ? std::string(" (") + where + ")" : std::string()));
+    }
+
+    void send(net::UdpSocket* sock, const net::SocketAddress& to, ByteView data) {
+        if (data.size() > kMaxDatagram) {
+            drop(emsdp::DropReason::datagram_too_large, "outgoing");
+            return;
+        }
+        (void)sock->send(to.get(), data);
+    }
+
+    void sendUnprotectedReject(net::UdpSocket* sock, const net::SocketAddress& to,
+                               std::uint32_t sessionId, emsdp::Cause cause,
+                               std::optional<std::uint16_t> backOff = {}) {
+        std::array<std::uint8_t, 64> buf{};
+        emsdp::MessageReject rej;
+        rej.cause = cause;
+        rej.backOff = backOff;
+        auto n = emsdp::encodeUnprotectedReject(sessionId, rej, buf);
+        if (!n) {
+            log::error(kLog, "cannot encode a Message Reject: " + n.error().message);
+            return;
+        }
+        log::info(kLog, "reject " + std::string(emsdp::causeName(cause)) + " to " + to.toString() +
+                            " session " + std::to_string(sessionId));
+        send(sock, to, ByteView(buf.data(), *n));
+    }
+
+    std::uint32_t allocateSessionId() {
+        for (;;) {
+            std::uint32_t id = 0;
+            if (RAND_bytes(reinterpret_cast<unsigned char*>(&id), sizeof id) != 1)
+                continue;
+            if (id != 0 && sessions.count(id) == 0 && reservedIds.count(id) == 0) {
+                reservedIds.insert(id);
+                return id;
+            }
+        }
+    }
+
+    // ---- receive
+
+    void onDatagram(net::UdpSocket* sock, ByteView data, const sockaddr* from) {
+        const net::SocketAddress src = net::SocketAddress::from(from);
+        auto r = emsdp::route(data, emsdp::Side::network);
+        if (!r) {
+            drop(r.error());
+            return;
+        }
+        switch (r->kind) {
+            case emsdp::RouteKind::sessionRequest:
+                onSessionRequest(sock, data, src);
+                return;
+            case emsdp::RouteKind::unprotectedReject:
+                onUnprotectedReject(data, src, r->prefix.sessionId);
+                return;
+            case emsdp::RouteKind::session:
+                onSessionMessage(sock, data, src, r->prefix);
+                return;
+        }
+    }
+
+    void onSessionRequest(net::UdpSocket* sock, ByteView data, const net::SocketAddress& src) {
+        auto parsed = emsdp::parseSessionRequest(data);
+        if (!parsed) {
+            const emsdp::Verdict v = parsed.error();
+            if (v.isDrop())
+                drop(v.reason);
+            else
+                sendUnprotectedReject(sock, src, 0, v.cause);
+            return;
+        }
+        Bytes request(data.begin(), data.end());
+        // 4.6, A13: an identical request of an unconfirmed session gets the same octets; it is
+        // not counted by the rate limits (A22).
+        if (auto it = requestCache.find(request); it != requestCache.end()) {
+            auto s = sessions.find(it->second);
+            if (s != sessions.end() && !s->second.confirmed && !s->second.start.empty()) {
+                s->second.peer = src;  // A17
+                s->second.socket = sock;
+                log::debug(kLog, "identical Session Request: cached Session Start resent");
+                send(sock, src, s->second.start);
+                return;
+            }
+        }
+        if (inFlight.count(request) != 0) {
+            log::debug(kLog, "identical Session Request while its answer is being prepared");
+            return;
+        }
+        const std::uint64_t now = loop.nowMs();
+        const auto& body = parsed->body;
+        std::string srcKey = src.toString();
+        if (auto colon = srcKey.rfind(':'); colon != std::string::npos)
+            srcKey.resize(colon);
+        const std::string imsiKey = toHex(body.imsi.octets);
+        // A4 step 5; both buckets are charged.
+        const bool okSource = perSource.allow(srcKey, now);
+        const bool okImsi = perImsi.allow(imsiKey, now);
+        if (!okSource || !okImsi) {
+            sendUnprotectedReject(sock, src, 0, emsdp::Cause::congestion,
+                                  cfg.policy.backoffSeconds);
+            return;
+        }
+        auto digits = body.imsi.digits();
+        if (!digits) {
+            sendUnprotectedReject(sock, src, 0, emsdp::Cause::unknown_subscriber);
+            return;
+        }
+        EstablishInput in;
+        in.request = request;
+        in.imsi = *digits;
+        in.easId = std::string(body.easId);
+        in.ueConfiguration = body.ueConfiguration;
+        in.servingNetwork = body.servingNetwork;
+        in.nonce = body.ueNonce;
+        in.sessionId = allocateSessionId();
+        const bool resumption = parsed->resumption();
+        if (resumption) {
+            in.kid = parsed->header.kid;
+            if (auto t = tentative.find(in.imsi); t != tentative.end()) {
+                if (auto k = t->second.find(in.kid); k != t->second.end())
+                    in.tentative = k->second;
+            }
+        }
+        inFlight.insert(request);
+        startJob(std::move(in), resumption, sock, src, 0);
+    }
+
+    // Runs an establishment on a worker; `resyncOf` is the Session ID of an attempt being
+    // resynchronised (0: a new request).
+    void startJob(EstablishInput in, bool resumption, net::UdpSocket* sock,
+                  const net::SocketAddress& src, std::uint32_t resyncOf) {
+        Impl* self = this;
+        store::Store* stp = st.get();
+        const HsedConfig* cfgp = &cfg;
+        auto input = std::make_shared<EstablishInput>(std::move(in));
+        vault->post(
+            [stp, cfgp, input, resumption](hsm::VaultOps& ops) {
+                return resumption ? runResumption(ops, *stp, *cfgp, *input)
+                                  : runFull(ops, *stp, *cfgp, *input);
+            },
+            [self, input, resumption, sock, src, resyncOf](Result<EstablishOutput> r) {
+                auto shared = std::make_shared<Result<EstablishOutput>>(std::move(r));
+                self->post([self, input, resumption, sock, src, resyncOf, shared]() {
+                    self->onJobDone(*input, resumption, sock, src, resyncOf, *shared);
+                });
+            });
+    }
+
+    void onJobDone(EstablishInput& in, bool resumption, net::UdpSocket* sock,
+                   const net::SocketAddress& src, std::uint32_t resyncOf,
+                   Result<EstablishOutput>& r) {
+        if (resyncOf == 0) {
+            inFlight.erase(in.request);
+            reservedIds.erase(in.sessionId);
+        } else {
+            auto it = sessions.find(resyncOf);
+            if (it == sessions.end())
+                return;  // the attempt ended meanwhile
+            it->second.jobRunning = false;
+        }
+        const std::uint32_t rejectId = resyncOf;
+        if (!r) {
+            log::error(kLog, "establishment for IMSI " + in.imsi + " failed: " + r.error().message);
+            sendUnprotectedReject(sock, src, rejectId, emsdp::Cause::internal_error);
+            if (resyncOf != 0)
+                forgetAttempt(resyncOf);
+            return;
+        }
+        EstablishOutput& out = *r;
+        if (out.cause) {
+            sendUnprotectedReject(sock, src, rejectId, *out.cause);
+            if (resyncOf != 0)
+                forgetAttempt(resyncOf);
+            return;
+        }
+        if (resumption && in.tentative) {
+            // The tentative set's nonce lives in memory: check it again on the loop.
+            auto t = tentative.find(in.imsi);
+            store::KeySetRecord* set = nullptr;
+            if (t != tentative.end()) {
+                if (auto k = t->second.find(in.kid); k != t->second.end())
+                    set = &k->second;
+            }
+            if (set == nullptr || (set->highestNonce && in.nonce <= *set->highestNonce)) {
+                sendUnprotectedReject(sock, src, 0, emsdp::Cause::key_set_invalid);
+                return;
+            }
+            set->highestNonce = in.nonce;
+        }
+        const std::uint32_t id = resyncOf != 0 ? resyncOf : in.sessionId;
+        emsdp::ChannelConfig cc;
+        cc.side = emsdp::Side::network;
+        cc.sessionId = id;
+        cc.kid = out.kid;
+        cc.cpScheme = static_cast<emsdp::CounterScheme>(cfg.policy.cpCounterScheme);
+        cc.upScheme = static_cast<emsdp::CounterScheme>(cfg.policy.upCounterScheme);
+        cc.upEnabled = out.grant.service != emsdp::Service::kaOnly;
+        cc.upCiphering = out.grant.service == emsdp::Service::upConfidentiality;
+        auto channel = emsdp::SecureChannel::create(cc, emsdp::ChannelKeys::from(*out.keys));
+        out.keys.reset();
+        if (!channel) {
+            log::error(kLog, "cannot key a channel: " + channel.error().message);
+            sendUnprotectedReject(sock, src, rejectId, emsdp::Cause::internal_error);
+            return;
+        }
+        auto checksum = emsdp::requestChecksum(in.request);
+        emsdp::SessionStart ss;
+        ss.rand = out.rand;
+        ss.autn = out.autn;
+        ss.keyAgreement = out.grant.keyAgreement;
+        ss.hseConfiguration.cpScheme = cc.cpScheme;
+        ss.hseConfiguration.upScheme = cc.upScheme;
+        ss.hseConfiguration.integrityAlg = kEia2;
+        ss.hseConfiguration.cipheringAlg = out.grant.encAlg;
+        ss.hseConfiguration.flags = out.grant.service == emsdp::Service::kaOnly
+                                        ? emsdp::HseConfiguration::kFlagConfirmationRequired
+                                        : 0;
+        ss.hseConfiguration.hseId = cfg.hseId;
+        ss.serviceParameters.service = out.grant.service;
+        ss.serviceParameters.termination = out.grant.termination;
+        ss.serviceParameters.keySetLifetime = out.keySet.lifetimeSeconds;
+        if (checksum)
+            ss.requestChecksum = *checksum;
+        std::array<std::uint8_t, kMaxDatagram> buf{};
+        auto n = channel->sealCp(emsdp::Body(ss), buf);
+        if (!n || !checksum) {
+            log::error(kLog, "cannot seal a Session Start");
+            sendUnprotectedReject(sock, src, rejectId, emsdp::Cause::internal_error);
+            return;
+        }
+        if (!resumption && resyncOf == 0) {
+            // A12: a new full establishment replaces the UE's older tentative sets and their
+            // attempts.
+            std::vector<std::uint32_t> old;
+            for (auto& [sid, s] : sessions)
+                if (s.imsi == in.imsi && s.tentativeSet && !s.confirmed)
+                    old.push_back(sid);
+            for (auto sid : old)
+                deleteSession(sid, "replaced by a new full establishment");
+            tentative.erase(in.imsi);
+        }
+        Session fresh;
+        Session& s = resyncOf != 0 ? sessions[resyncOf] : fresh;
+        s.id = id;
+        if (resyncOf == 0) {
+            s.seq = nextSeq++;
+            s.createdMs = loop.nowMs();
+            s.request = in.request;
+            s.input = in;
+            s.input.tentative.reset();
+        }
+        s.imsi = in.imsi;
+        s.kid = out.kid;
+        s.channel.emplace(std::move(*channel));
+        s.peer = src;
+        s.socket = sock;
+        s.resumed = resumption;
+        s.tentativeSet = !resumption || in.tentative.has_value();
+        s.pendingSet = out.pendingSet;
+        s.service = out.grant.service;
+        s.start.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+        if (out.rand)
+            s.rand = *out.rand;
+        s.subscriber = out.subscriber;
+        if (!resumption)
+            tentative[in.imsi][out.kid] = out.keySet;
+        if (resyncOf == 0) {
+            requestCache[s.request] = id;
+            sessions.emplace(id, std::move(fresh));
+        }
+        log::info(kLog,
+                  std::string(resumption ? "resumed" : "full") + " session " + std::to_string(id) +
+                      " IMSI " + in.imsi + " KID " + std::to_string(out.kid) + " service " +
+                      std::to_string(static_cast<int>(out.grant.service)) + " key agreement " +
+                      std::to_string(static_cast<int>(out.grant.keyAgreement)));
+        send(sock, src, ByteView(buf.data(), *n));
+    }
+
+    void onUnprotectedReject(ByteView data, const net::SocketAddress& src, std::uint32_t sid) {
+        auto it = sessions.find(sid);
+        if (it == sessions.end()) {
+            drop(emsdp::DropReason::unknown_session);
+            return;
+        }
+        Session& s = it->second;
+        if (s.confirmed || s.resumed || s.jobRunning) {
+            drop(emsdp::DropReason::unsolicited_reject);
+            return;
+        }
+        if (s.peer.toString() != src.toString()) {
+            drop(emsdp::DropReason::wrong_source_address);
+            return;
+        }
+        auto rej = emsdp::parseUnprotectedReject(data);
+        if (!rej) {
+            drop(rej.error());
+            return;
+        }
+        if (rej->body.cause == emsdp::Cause::aka_mac_failure) {
+            log::info(kLog, "AKA MAC failure reported for session " + std::to_string(sid));
+            forgetAttempt(sid);
+            return;
+        }
+        if (rej->body.cause != emsdp::Cause::synch_failure || !rej->body.auts) {
+            drop(emsdp::DropReason::unsolicited_reject);
+            return;
+        }
+        // Resynchronisation: AUTS checked on a worker, SQN_HE set durably there.
+        s.jobRunning = true;
+        Impl* self = this;
+        store::Store* stp = st.get();
+        const auto sub = std::make_shared<store::SubscriberRecord>(s.subscriber);
+        const crypto::Rand rand = s.rand;
+        const crypto::Auts auts = *rej->body.auts;
+        vault->post(
+            [stp, sub, rand, auts](hsm::VaultOps& ops) -> Result<bool> {
+                auto ms = ops.recoverSqnMs(subscriberRef(*sub), rand, auts);
+                if (!ms)
+                    return false;  // bad MAC-S (dropped and counted)
+                auto rs = stp->sqn().resync(sub->imsi, *ms);
+                if (!rs)
+                    return makeError(rs.error());
+                return true;
+            },
+            [self, sid](Result<bool> r) {
+                auto shared = std::make_shared<Result<bool>>(std::move(r));
+                self->post([self, sid, shared]() { self->onResynced(sid, *shared); });
+            });
+    }
+
+    void onResynced(std::uint32_t sid, Result<bool>& r) {
+        auto it = sessions.find(sid);
+        if (it == sessions.end())
+            return;
+        Session& s = it->second;
+        s.jobRunning = false;
+        if (!r) {
+            log::error(kLog, "resynchronisation failed: " + r.error().message);
+            sendUnprotectedReject(s.socket, s.peer, sid, emsdp::Cause::internal_error);
+            forgetAttempt(sid);
+            return;
+        }
+        if (!*r) {
+            drop(emsdp::DropReason::bad_mac_s);
+            return;
+        }
+        ++s.resyncs;
+        log::info(kLog,
+                  "SQN resynchronised for IMSI " + s.imsi + " (" + std::to_string(s.resyncs) + ")");
+        if (s.resyncs > 2) {
+            sendUnprotectedReject(s.socket, s.peer, sid, emsdp::Cause::resync_failed);
+            forgetAttempt(sid);
+            return;
+        }
+        EstablishInput in = s.input;
+        in.kid = s.kid;
+        in.sessionId = sid;
+        s.jobRunning = true;
+        startJob(std::move(in), false, s.socket, s.peer, sid);
+    }
+
+    void onSessionMessage(net::UdpSocket* sock, ByteView data, const net::SocketAddress& src,
+                          const emsdp::HeaderPrefix& prefix) {
+        auto it = sessions.find(prefix.sessionId);
+        if (it == sessions.end()) {
+            drop(emsdp::DropReason::unknown_session);
+            return;
+        }
+        Session& s = it->second;
+        if (s.jobRunning) {
+            drop(emsdp::DropReason::unknown_session, "attempt being resynchronised");
+            return;
+        }
+        if (prefix.plane == emsdp::Plane::up) {
+            std::array<std::uint8_t, kMaxDatagram> plain{};
+            auto up = s.channel->openUp(data, plain);
+            if (!up) {
+                onVerdict(s, up.error(), false);
+                return;
+            }
+            const std::uint32_t sid = s.id;
+            authenticated(s, src, sock);
+            auto again = sessions.find(sid);
+            if (again != sessions.end())
+                deliverUplink(again->second, up->payload);
+            return;
+        }
+        auto cp = s.channel->openCp(data);
+        if (!cp) {
+            onVerdict(s, cp.error(), true);
+            return;
+        }
+        const std::uint32_t sid = s.id;
+        authenticated(s, src, sock);
+        auto again = sessions.find(sid);
+        if (again == sessions.end())
+            return;
+        Session& live = again->second;
+        if (std::holds_alternative<emsdp::SessionTerminateRequest>(cp->body)) {
+            sendCp(live, emsdp::SessionTerminateResponse{});
+            log::info(kLog, "session " + std::to_string(sid) + " terminated by the UE");
+            deleteSession(sid, "terminated");
+        } else if (std::holds_alternative<emsdp::SessionTerminateResponse>(cp->body)) {
+            deleteSession(sid, "termination answered");
+        } else if (auto* rej = std::get_if<emsdp::MessageReject>(&cp->body)) {
+            log::info(kLog, "session " + std::to_string(sid) + ": UE sent Message Reject " +
+                                std::string(emsdp::causeName(rej->cause)));
+        } else if (std::holds_alternative<emsdp::SessionStartConfirmation>(cp->body)) {
+            log::debug(kLog, "session " + std::to_string(sid) + " confirmed by 0x12");
+        } else {
+            // Manage Keys (issue 7): not acted on yet.
+            drop(emsdp::DropReason::unexpected_command, "manage keys not handled yet");
+        }
+    }
+
+    void onVerdict(Session& s, const emsdp::Verdict& v, bool cp) {
+        const std::uint32_t sid = s.id;
+        if (v.authenticated)
+            authenticated(s, s.peer, s.socket);
+        auto again = sessions.find(sid);
+        if (v.isReject() && cp && again != sessions.end()) {
+            log::info(kLog, "session " + std::to_string(sid) + ": reject " +
+                                std::string(emsdp::causeName(v.cause)) + " (" +
+                                std::string(emsdp::dropReasonName(v.reason)) + ")");
+            emsdp::MessageReject rej;
+            rej.cause = v.cause;
+            sendCp(again->second, rej);
+            return;
+        }
+        drop(v.reason);
+    }
+
+    void sendCp(Session& s, const emsdp::Body& body) {
+        std::array<std::uint8_t, kMaxDatagram> buf{};
+        if (s.channel->exhaustionDue()) {
+            auto n = s.channel->sealExhaustionTerminate(buf);
+            if (n)
+                send(s.socket, s.peer, ByteView(buf.data(), *n));
+            deleteSession(s.id, "counter exhausted");
+            return;
+        }
+        auto n = s.channel->sealCp(body, buf);
+        if (!n) {
+            log::error(kLog, "cannot seal a CP message: " + n.error().message);
+            return;
+        }
+        send(s.socket, s.peer, ByteView(buf.data(), *n));
+    }
+
+    // A MAC-valid message: confirms (A9) and updates the address (A17).
+    void authenticated(Session& s, const net::SocketAddress& src, net::UdpSocket* sock) {
+        s.peer = src;
+        s.socket = sock;
+        if (!s.confirmed)
+            confirm(s);
+    }
+
+    void confirm(Session& s) {
+        s.confirmed = true;
+        requestCache.erase(s.request);
+        s.request.clear();
+        s.start.clear();
+        s.input = EstablishInput{};
+        const std::string imsi = s.imsi;
+        const std::uint8_t kid = s.kid;
+        const std::uint64_t seq = s.seq;
+        const std::uint32_t sid = s.id;
+        bool setChanged = false;
+        log::info(kLog, "session " + std::to_string(sid) + " confirmed");
+        if (s.tentativeSet) {
+            setChanged = true;
+            s.tentativeSet = false;
+            auto t = tentative.find(imsi);
+            if (t != tentative.end()) {
+                auto k = t->second.find(kid);
+                if (k != t->second.end()) {
+                    store::KeySetRecord rec = k->second;
+                    rec.state = store::KeySetState::current;
+                    // Every other tentative set of the UE is destroyed; this one stays usable
+                    // from memory until the store has it.
+                    std::map<std::uint8_t, store::KeySetRecord> keep;
+                    keep.emplace(kid, k->second);
+                    t->second.swap(keep);
+                    persistCurrent(std::move(rec));
+                }
+            }
+        } else if (s.pendingSet) {
+            setChanged = true;
+            s.pendingSet = false;
+            Impl* self = this;
+            st->makeCurrent(imsi, kid, [self, imsi, kid](Result<void> r) {
+                auto ok = std::make_shared<Result<void>>(std::move(r));
+                self->post([imsi, kid, ok]() {
+                    if (!*ok)
+                        log::error(kLog, "key set " + std::to_string(kid) + " of IMSI " + imsi +
+                                             " not made current: " + ok->error().message);
+                    else
+                        log::info(kLog, "pending key set " + std::to_string(kid) + " of IMSI " +
+                                            imsi + " is current");
+                });
+            });
+        }
+        // A9: earlier sessions of the UE, and sessions whose key set was destroyed, are deleted.
+        std::vector<std::uint32_t> gone;
+        for (auto& [oid, o] : sessions) {
+            if (oid == sid || o.imsi != imsi)
+                continue;
+            if (o.seq < seq || (setChanged && o.kid != kid))
+                gone.push_back(oid);
+        }
+        for (auto oid : gone)
+            deleteSession(oid, "superseded by a confirmed session");
+    }
+
+    void persistCurrent(store::KeySetRecord rec) {
+        Impl* self = this;
+        const std::string imsi = rec.imsi;
+        const std::uint8_t kid = rec.kid;
+        const bool psk = !rec.easKeys.empty();
+        std::string easId = psk ? rec.easKeys.front().easId : std::string();
+        st->putKeySet(std::move(rec), [self, imsi, kid, psk, easId](Result<void> r) {
+            auto ok = std::make_shared<Result<void>>(std::move(r));
+            self->post([self, imsi, kid, psk, easId, ok]() {
+                auto t = self->tentative.find(imsi);
+                if (t != self->tentative.end()) {
+                    t->second.erase(kid);
+                    if (t->second.empty())
+                        self->tentative.erase(t);
+                }
+                if (!*ok) {
+                    log::error(kLog, "key set " + std::to_string(kid) + " of IMSI " + imsi +
+                                         " not stored: " + ok->error().message);
+                    return;
+                }
+                log::info(kLog, "key set " + std::to_string(kid) + " of IMSI " + imsi +
+                                    " is current (durable)");
+                if (psk)
+                    // The internal event the HSE-EAS interface (next tranche) will deliver.
+                    log::notice(kLog, "event eas-key-available IMSI " + imsi + " KID " +
+                                          std::to_string(kid) + " EAS " + easId +
+                                          " type kint-eas-psk");
+            });
+        });
+    }
+
+    void forgetAttempt(std::uint32_t sid) {
+        auto it = sessions.find(sid);
+        if (it == sessions.end())
+            return;
+        if (it->second.tentativeSet && !it->second.resumed) {
+            auto t = tentative.find(it->second.imsi);
+            if (t != tentative.end()) {
+                t->second.erase(it->second.kid);
+                if (t->second.empty())
+                    tentative.erase(t);
+            }
+        }
+        deleteSession(sid, "attempt forgotten");
+    }
+
+    void deleteSession(std::uint32_t sid, const char* why) {
+        auto it = sessions.find(sid);
+        if (it == sessions.end())
+            return;
+        if (!it->second.request.empty())
+            requestCache.erase(it->second.request);
+        log::info(kLog, "session " + std::to_string(sid) + " deleted: " + why);
+        sessions.erase(it);
+    }
+
+    // ---- user plane sink
+
+    void deliverUplink(Session& s, ByteView payload) {
+        if (uplinkFd < 0 || cfg.uplinkSink.empty())
+            return;
+        Bytes frame(4 + payload.size());
+        frame[0] = static_cast<std::uint8_t>(s.id >> 24);
+        frame[1] = static_cast<std::uint8_t>(s.id >> 16);
+        frame[2] = static_cast<std::uint8_t>(s.id >> 8);
+        frame[3] = static_cast<std::uint8_t>(s.id);
+        std::copy(payload.begin(), payload.end(), frame.begin() + 4);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, cfg.uplinkSink.c_str(), sizeof addr.sun_path - 1);
+        if (::sendto(uplinkFd, frame.data(), frame.size(), MSG_DONTWAIT,
+                     reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0)
+            log::debug(kLog, std::string("uplink sink: ") + std::strerror(errno));
+    }
+
+    void onDownlinkReadable() {
+        std::array<std::uint8_t, 2048> buf{};
+        for (;;) {
+            const ssize_t n = ::recv(downlink->fd, buf.data(), buf.size(), MSG_DONTWAIT);
+            if (n < 0)
+                return;
+            if (n < 4) {
+                log::debug(kLog, "downlink frame too short");
+                continue;
+            }
+            const std::uint32_t sid = (std::uint32_t{buf[0]} << 24) |
+                                      (std::uint32_t{buf[1]} << 16) | (std::uint32_t{buf[2]} << 8) |
+                                      std::uint32_t{buf[3]};
+            auto it = sessions.find(sid);
+            if (it == sessions.end() || it->second.jobRunning ||
+                it->second.service == emsdp::Service::kaOnly) {
+                log::debug(kLog, "downlink for no UP session " + std::to_string(sid));
+                continue;
+            }
+            Session& s = it->second;
+            if (s.channel->exhaustionDue()) {
+                sendCp(s, emsdp::SessionTerminateRequest{});
+                continue;
+            }
+            std::array<std::uint8_t, kMaxDatagram> out{};
+            auto len =
+                s.channel->sealUp(ByteView(buf.data() + 4, static_cast<std::size_t>(n) - 4), out);
+            if (!len) {
+                log::debug(kLog, "downlink not sent: " + len.error().message);
+                continue;
+            }
+            send(s.socket, s.peer, ByteView(out.data(), *len));
+        }
+    }
+
+    // ---- timers
+
+    void onSweep() {
+        const std::uint64_t now = loop.nowMs();
+        const std::uint64_t limit =
+            std::uint64_t{cfg.policy.unconfirmedSessionTimeoutSeconds} * 1000;
+        std::vector<std::uint32_t> expired;
+        for (auto& [sid, s] : sessions)
+            if (!s.confirmed && !s.jobRunning && now - s.createdMs >= limit)
+                expired.push_back(sid);
+        for (auto sid : expired) {
+            log::info(kLog, "unconfirmed session " + std::to_string(sid) + " expired");
+            forgetAttempt(sid);
+        }
+    }
+
+    // ---- start-up
+
+    Result<void> open() {
+        hsm::HsmConfig hc;
+        hc.module = cfg.hsm.module;
+        hc.token = cfg.hsm.token;
+        hc.pinFile = cfg.hsm.pinFile;
+        hc.workers = cfg.hsm.workers;
+        auto v = hsm::KeyVault::open(hc);
+        if (!v)
+            return makeError(v.error());
+        vault = std::move(*v);
+        store::StoreOptions so;
+        so.mode = store::Mode::daemon;
+        so.sqn.ind = cfg.sqnInd;
+        auto s = store::Store::open(cfg.storePath, so);
+        if (!s)
+            return makeError(s.error());
+        st = std::move(*s);
+
+        wake = loop.make<net::Async>([this]() { drainInbox(); });
+        std::string runtime;
+        std::string status = "listening:";
+        for (const auto& l : cfg.listen) {
+            auto addr = net::SocketAddress::parse(l.address, l.port);
+            if (!addr)
+                return makeError(addr.error());
+            auto sock = loop.make<net::UdpSocket>();
+            if (auto b = sock->bind(*addr); !b)
+                return makeError(b.error());
+            net::UdpSocket* raw = sock.get();
+            if (auto rr = sock->startReceive(
+                    [this, raw](ByteView d, const sockaddr* from) { onDatagram(raw, d, from); });
+                !rr)
+                return makeError(rr.error());
+            auto bound = sock->localAddress();
+            if (!bound)
+                return makeError(bound.error());
+            runtime += "emsdp " + l.address + " " + std::to_string(bound->port()) + "\n";
+            status += " " + bound->toString();
+            log::info(kLog, "EMSDP on " + bound->toString());
+            sockets.push_back(std::move(sock));
+        }
+        if (!cfg.runtimeFile.empty()) {
+            const std::string tmp = cfg.runtimeFile + ".tmp";
+            {
+                std::ofstream f(tmp, std::ios::trunc);
+                f << runtime;
+                if (!f)
+                    return makeError(HsedErrc::internal, "cannot write " + tmp);
+            }
+            if (std::rename(tmp.c_str(), cfg.runtimeFile.c_str()) != 0)
+                return makeError(HsedErrc::internal, "cannot write " + cfg.runtimeFile);
+        }
+        if (!cfg.uplinkSink.empty()) {
+            uplinkFd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (uplinkFd < 0)
+                return makeError(HsedErrc::internal, "uplink socket failed");
+        }
+        if (!cfg.downlinkSocket.empty()) {
+            const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            sockaddr_un addr{};
+            addr.sun_family = AF_UNIX;
+            if (fd < 0 || cfg.downlinkSocket.size() >= sizeof addr.sun_path)
+                return makeError(HsedErrc::internal, "downlink socket failed");
+            std::strncpy(addr.sun_path, cfg.downlinkSocket.c_str(), sizeof addr.sun_path - 1);
+            ::unlink(cfg.downlinkSocket.c_str());
+            if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+                ::close(fd);
+                return makeError(HsedErrc::internal,
+                                 "cannot bind " + cfg.downlinkSocket + ": " + std::strerror(errno));
+            }
+            downlink = new PollBox;
+            downlink->fd = fd;
+            downlink->onReadable = [this]() { onDownlinkReadable(); };
+            uv_poll_init(loop.raw(), &downlink->poll, fd);
+            downlink->poll.data = downlink;  // closed in shutdown(), before the loop ends
+            uv_poll_start(&downlink->poll, UV_READABLE, [](uv_poll_t* p, int status, int) {
+                net::guard("downlink", [p, status]() {
+                    if (status >= 0)
+                        static_cast<PollBox*>(p->data)->onReadable();
+                });
+            });
+        }
+        sweep = loop.make<net::Timer>();
+        sweep->start(1000, 1000, [this]() { onSweep(); });
+        sigterm = loop.make<net::Signal>();
+        sigint = loop.make<net::Signal>();
+        auto stop = [this](int sig) {
+            log::notice(kLog, "signal " + std::to_string(sig) + ": stopping");
+            loop.stop();
+        };
+        if (auto r = sigterm->start(SIGTERM, stop); !r)
+            return makeError(r.error());
+        if (auto r = sigint->start(SIGINT, stop); !r)
+            return makeError(r.error());
+#ifdef BEST_HAVE_SYSTEMD
+        sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
+#endif
+        log::notice(kLog, "ready; " + status);
+        return {};
+    }
+
+    void shutdown() {
+        stopping = true;
+        vault.reset();  // queued jobs finish; their results are discarded
+        st.reset();     // submitted writes are made durable
+        {
+            std::lock_guard<std::mutex> lock(inboxMutex);
+            inbox.clear();
+        }
+        std::string counters;
+        for (std::size_t i = 0; i < drops.size(); ++i)
+            if (drops[i] != 0)
+                counters += " " +
+                            std::string(emsdp::dropReasonName(static_cast<emsdp::DropReason>(i))) +
+                            "=" + std::to_string(drops[i]);
+        log::notice(kLog, "drops:" + (counters.empty() ? std::string(" none") : counters));
+        sessions.clear();
+        tentative.clear();
+        sockets.clear();
+        wake.reset();
+        sigterm.reset();
+        sigint.reset();
+        sweep.reset();
+        if (downlink != nullptr) {
+            ::close(downlink->fd);
+            uv_close(reinterpret_cast<uv_handle_t*>(&downlink->poll),
+                     [](uv_handle_t* h) { delete static_cast<PollBox*>(h->data); });
+            downlink = nullptr;
+            ::unlink(cfg.downlinkSocket.c_str());
+        }
+        if (uplinkFd >= 0)
+            ::close(uplinkFd);
+        uplinkFd = -1;
+        loop.run();
+    }
+};
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Daemon::~Daemon() = default;
+
+Result<std::unique_ptr<Daemon>> Daemon::create(const HsedConfig& config) {
+    auto impl = std::make_unique<Impl>(config);
+    if (auto r = impl->open(); !r) {
+        impl->shutdown();
+        return makeError(r.error());
+    }
+    return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+int Daemon::run() {
+    impl_->loop.run();
+    impl_->shutdown();
+    log::notice(kLog, "stopped");
+    return 0;
+}
+
+}  // namespace best::hse
