@@ -139,7 +139,6 @@ struct NamespacePlan {
 struct Prepared {
     std::vector<std::string> args;
     std::vector<char*> argv;
-    int logFd = -1;
 };
 
 Result<ChildProcess> spawnImpl(const std::vector<std::string>& argvIn, const std::string& logPath,
