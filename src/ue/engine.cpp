@@ -186,6 +186,10 @@ struct UeEngine::Session {
 
     SecureChannel channel;
     SessionInfo info;
+    // The Session Start that made the session (its MAC and size): the HSE may send it again in
+    // answer to a Session Request resend that crossed it; that copy is dropped as a duplicate.
+    std::uint32_t startMac = 0;
+    std::size_t startSize = 0;
     TxKind tx = TxKind::none;
     std::optional<Cause> terminateCause;
     MonoTime txFirst{};
@@ -611,7 +615,7 @@ void UeEngine::completeFull(ByteView datagram, const AkaSuccess& aka, const UeTi
     state_.lastNonce = a.nonce;
     emit(out, KeySetStored{h.kid, KeySetRole::current});
     persist(out);
-    establish(std::move(*channel), infoFrom(h, s, false), *kint, out);
+    establish(std::move(*channel), infoFrom(h, s, false), *kint, datagram, out);
 }
 
 void UeEngine::completeResumption(ByteView datagram, const UeTime& /*now*/, Output& out) {
@@ -657,13 +661,15 @@ void UeEngine::completeResumption(ByteView datagram, const UeTime& /*now*/, Outp
     }
     if (changed)
         persist(out);
-    establish(std::move(*channel), infoFrom(h, s, true), kint, out);
+    establish(std::move(*channel), infoFrom(h, s, true), kint, datagram, out);
 }
 
 void UeEngine::establish(SecureChannel channel, const SessionInfo& info, const Key256& kint,
-                         Output& out) {
+                         ByteView sessionStart, Output& out) {
     attempt_.reset();
     session_ = std::make_unique<Session>(std::move(channel), info);
+    session_->startSize = sessionStart.size();
+    session_->startMac = getBe32(sessionStart.data() + sessionStart.size() - emsdp::kMacSize);
     emit(out, SessionEstablished{info});
     EasKeyAvailable eas;
     eas.kid = info.kid;
@@ -681,6 +687,12 @@ void UeEngine::establish(SecureChannel channel, const SessionInfo& info, const K
 }
 
 void UeEngine::onSessionCp(ByteView datagram, const UeTime& now, Output& out) {
+    if (datagram.size() == session_->startSize && datagram.size() > emsdp::kHeaderBaseSize &&
+        datagram[emsdp::kHeaderBaseSize] == static_cast<std::uint8_t>(Command::sessionStart) &&
+        getBe32(datagram.data() + datagram.size() - emsdp::kMacSize) == session_->startMac) {
+        drop(out, DropReason::unexpected_command);  // the session's own Session Start again
+        return;
+    }
     auto r = session_->channel.openCp(datagram);
     if (!r) {
         const emsdp::Verdict& v = r.error();

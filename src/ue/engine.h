@@ -300,7 +300,7 @@ private:
     void completeFull(ByteView datagram, const AkaSuccess& aka, const UeTime& now, Output& out);
     void completeResumption(ByteView datagram, const UeTime& now, Output& out);
     void establish(emsdp::SecureChannel channel, const SessionInfo& info, const Key256& kint,
-                   Output& out);
+                   ByteView sessionStart, Output& out);
     void onSessionCp(ByteView datagram, const UeTime& now, Output& out);
     void onUp(ByteView datagram, Output& out);
     void onManageKeys(const emsdp::ReceivedCp& message, const UeTime& now, Output& out);

@@ -84,6 +84,19 @@ TEST(UeResend, ResendsStopWhenASessionStartVerifies) {
     EXPECT_EQ(rig.h.engine().phase(), Phase::established);
 }
 
+TEST(UeResend, SessionStartRepeatedForACrossedResendIsDroppedAsADuplicate) {
+    Rig rig;
+    const Bytes req = rig.request();
+    const Bytes start = rig.peer.answerFull(req, StartSpec{});
+    rig.h.feed(start);
+    ASSERT_EQ(eventsOf<SessionEstablished>(rig.h.out).size(), 1u);
+    rig.h.out.clear();
+    rig.h.feed(start);  // the HSE answered a resend that crossed its Session Start
+    EXPECT_EQ(drops(rig.h.out), std::vector<DropReason>{DropReason::unexpected_command});
+    EXPECT_TRUE(rig.h.out.datagrams.empty());
+    EXPECT_EQ(rig.h.engine().phase(), Phase::established);
+}
+
 TEST(UeResend, ScheduleIsConfigurable) {
     auto settings = exampleSettings();
     settings->timers.resendGaps = {seconds(1), seconds(1)};
@@ -273,6 +286,19 @@ TEST(UeResumption, FailedNonceSaveMeansNoResumptionRequest) {
     ASSERT_EQ(h.out.datagrams.size(), 1u);
     EXPECT_FALSE(parseRequest(h.out.datagrams[0]).resumption()) << "a full request instead";
     EXPECT_EQ(h.engine().state().current->lastNonce, 0x1001u) << "never reused in memory";
+}
+
+TEST(UeFootprint, AnIdleEngineIsSmall) {
+    // A load driver keeps thousands of engines: idle, an engine is its key sets and a few
+    // pointers; attempts and sessions live behind pointers only while they exist.
+    EXPECT_LE(sizeof(UeEngine), 512u);
+    Rig rig;
+    rig.establish();
+    ASSERT_TRUE(rig.h.engine().terminate(rig.h.now, rig.h.out).has_value());
+    rig.h.feed(rig.peer.seal(emsdp::SessionTerminateResponse{}));
+    EXPECT_EQ(rig.h.engine().phase(), Phase::idle);
+    EXPECT_FALSE(rig.h.engine().session().has_value());
+    EXPECT_FALSE(rig.h.engine().counters().has_value());
 }
 
 TEST(UeResumption, StartWhileBusyIsRefused) {
