@@ -792,6 +792,19 @@ Result<std::uint64_t> Store::countSubscribers() {
     return static_cast<std::uint64_t>(st->int64(0));
 }
 
+Result<std::uint64_t> Store::countKeySets() {
+    auto c = reader();
+    if (!c)
+        return makeError(std::move(c.error()));
+    auto st = (*c)->prepare("SELECT count(*) FROM key_sets");
+    if (!st)
+        return makeError(std::move(st.error()));
+    auto row = st->step();
+    if (!row)
+        return makeError(std::move(row.error()));
+    return static_cast<std::uint64_t>(st->int64(0));
+}
+
 Result<void> Store::removeSubscriber(std::string_view imsiView) {
     if (auto r = checkImsi(imsiView); !r)
         return r;

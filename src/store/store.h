@@ -77,6 +77,8 @@ public:
     Result<std::vector<SubscriberRecord>> listSubscribers(std::string_view afterImsi = {},
                                                           std::size_t limit = 0);
     Result<std::uint64_t> countSubscribers();
+    // Key sets of every UE (current and pending), for status displays.
+    Result<std::uint64_t> countKeySets();
     // Removes the subscriber and, by cascade, its SQN state, key sets and refresh.
     Result<void> removeSubscriber(std::string_view imsi);
 
