@@ -1,5 +1,5 @@
 // best-hsectl aka-vector: an authentication vector (or a resync) computed in software from keys
-// given in files, like osmo-auc-gen. The HSM/store mode (--imsi) comes with the store.
+// given in files, like osmo-auc-gen. With --imsi, the HSM/store mode (aka_vector_stored.cpp).
 #include "aka_vector.h"
 
 #include <cstdio>
@@ -8,6 +8,9 @@
 #include <openssl/rand.h>
 
 #include "cli.h"
+#if BEST_HSECTL_HSM
+#include "commands.h"
+#endif
 #include "common/hex.h"
 #include "common/secure.h"
 #include "crypto/milenage.h"
@@ -17,6 +20,10 @@ namespace best::hsectl {
 const char* const kAkaVectorHelp =
     "usage: best-hsectl aka-vector KEYS --amf HEX --sqn HEX [--rand HEX]\n"
     "       best-hsectl aka-vector KEYS --auts HEX --rand HEX\n"
+#if BEST_HSECTL_HSM
+    "       best-hsectl aka-vector --imsi IMSI [--rand HEX]   (HSM and store: see\n"
+    "                                 'best-hsectl aka-vector --imsi X --help')\n"
+#endif
     "\n"
     "Computes a Milenage authentication vector (TS 35.206, TS 33.102) in software, or with\n"
     "--auts recovers SQN_MS from a resynchronisation token and checks its MAC-S.\n"
@@ -64,6 +71,12 @@ int usage(const std::string& msg) {
 }  // namespace
 
 int runAkaVector(const std::vector<std::string>& args) {
+#if BEST_HSECTL_HSM
+    for (const auto& a : args) {
+        if (a == "--imsi" || a.rfind("--imsi=", 0) == 0)
+            return runAkaVectorStored(args);
+    }
+#endif
     auto parsed = cli::Options::parse(args, {{"k-file"},
                                              {"op-file"},
                                              {"opc-file"},
