@@ -53,6 +53,14 @@ MonoTime scheduleDue(const UeTimers& t, MonoTime first, std::size_t resends) {
     return first + cumulative(t, t.resendGaps.size()) + t.giveUpAfterLast;
 }
 
+// A KID-0 Message Reject of the UE (0x0A, 0x0B + AUTS) under the Session Start's Session ID.
+void sendUnprotectedReject(std::uint32_t sessionId, const emsdp::MessageReject& reject,
+                           Output& out) {
+    std::array<std::uint8_t, 64> buf{};
+    if (auto n = emsdp::encodeUnprotectedReject(sessionId, reject, buf))
+        out.datagrams.emplace_back(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+}
+
 bool amfSeparationBit(const crypto::Autn& autn) noexcept {
     return (autn[6] & 0x80) != 0;  // AMF = AUTN octets 6-7; the separation bit is its MSB
 }
@@ -509,10 +517,8 @@ void UeEngine::onSessionStart(ByteView datagram, const UeTime& now, Output& out)
     // A7: for EPS and 5G the AMF separation bit is checked first; missing is a MAC failure and
     // the USIM is not run.
     if (s.keyAgreement != crypto::KeyAgreement::umts && !amfSeparationBit(*s.autn)) {
-        std::array<std::uint8_t, 64> buf{};
-        if (auto n = emsdp::encodeUnprotectedReject(
-                h.sessionId, emsdp::MessageReject{Cause::aka_mac_failure, {}, {}}, buf))
-            out.datagrams.emplace_back(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+        sendUnprotectedReject(h.sessionId, emsdp::MessageReject{Cause::aka_mac_failure, {}, {}},
+                              out);
         endAttempt(AttemptEnd::akaMacFailure, out);
         return;
     }
@@ -534,22 +540,16 @@ bool UeEngine::onAkaResult(std::uint32_t ticket, Result<AkaOutcome> outcome, con
         emit(out, UsimFailed{outcome.error()});
         return true;
     }
-    const std::uint32_t sid = getBe32(held.data() + 1);
+    const std::uint32_t sid = emsdp::peekHeader(held).value_or(emsdp::HeaderPrefix{}).sessionId;
     if (std::holds_alternative<AkaMacFailure>(*outcome)) {
-        std::array<std::uint8_t, 64> buf{};
-        if (auto n = emsdp::encodeUnprotectedReject(
-                sid, emsdp::MessageReject{Cause::aka_mac_failure, {}, {}}, buf))
-            out.datagrams.emplace_back(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+        sendUnprotectedReject(sid, emsdp::MessageReject{Cause::aka_mac_failure, {}, {}}, out);
         endAttempt(AttemptEnd::akaMacFailure, out);
         return true;
     }
     if (const auto* sync = std::get_if<AkaSyncFailure>(&*outcome)) {
         // 4.1 step 4: Reject 0x0B with AUTS; the HSE answers with a new Session Start (same
         // Session ID), which this attempt still waits for.
-        std::array<std::uint8_t, 64> buf{};
-        if (auto n = emsdp::encodeUnprotectedReject(
-                sid, emsdp::MessageReject{Cause::synch_failure, sync->auts, {}}, buf))
-            out.datagrams.emplace_back(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+        sendUnprotectedReject(sid, emsdp::MessageReject{Cause::synch_failure, sync->auts, {}}, out);
         emit(out, SyncFailureReported{sid});
         return true;
     }

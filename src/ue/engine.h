@@ -19,7 +19,8 @@
 // All datagrams go to the HSE (in UE-to-EAS mode too: the HSE relays UP). Key sets and the last
 // nonce go to the StateStore (saved before a resumption request with a new nonce is sent, and
 // after every key-set change); counters stay in memory. The engine is move-only and small when
-// idle (a few hundred octets); a live session adds its keyed EIA2/EEA2 contexts.
+// idle (a few hundred octets); a live session adds its keyed EIA2/EEA2 contexts. One engine is
+// used by one thread at a time; separate engines share nothing but the settings (read-only).
 #pragma once
 
 #include <chrono>
