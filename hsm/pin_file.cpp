@@ -7,30 +7,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/unique_fd.h"
 #include "hsm/hsm_error.h"
 
 namespace best::hsm {
 
 namespace {
-
-// Owns an fd (conventions 1).
-class UniqueFd {
-public:
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-    ~UniqueFd() { reset(); }
-    int get() const noexcept { return fd_; }
-    bool isValid() const noexcept { return fd_ >= 0; }
-    void reset() noexcept {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = -1;
-    }
-
-private:
-    int fd_;
-};
 
 tl::unexpected<Error> pinError(const std::string& path, const std::string& what) {
     return makeError(HsmErrc::pin_file, "PIN file '" + path + "': " + what);

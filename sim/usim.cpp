@@ -9,7 +9,7 @@
 
 #include "sim/sim_error.h"
 #include "sim/tlv.h"
-#include "sim/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace best::sim {
 namespace {

@@ -22,7 +22,7 @@
 
 #include "sim/pcsc.h"
 #include "sim/sim_error.h"
-#include "sim/unique_fd.h"
+#include "common/unique_fd.h"
 
 #ifndef BEST_RIG_BUILD_ROOT
 #define BEST_RIG_BUILD_ROOT ""

@@ -14,7 +14,7 @@
 #include "common/hex.h"
 #include "crypto/milenage.h"
 #include "sim/sim_error.h"
-#include "sim/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace best::sim::vusim {
 namespace {

@@ -22,7 +22,7 @@
 
 #include "common/bytes.h"
 #include "common/result.h"
-#include "sim/unique_fd.h"
+#include "common/unique_fd.h"
 #include "sim/vusim/sqn_array.h"
 
 namespace best::sim::vusim {

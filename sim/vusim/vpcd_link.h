@@ -11,7 +11,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "sim/unique_fd.h"
+#include "common/unique_fd.h"
 #include "sim/vusim/card.h"
 
 namespace best::sim::vusim {

@@ -13,8 +13,8 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "store/schema.h"
-#include "store/unique_fd.h"
 #include "store/validate.h"
 
 namespace best::store {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "store/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace best::store {
 

@@ -11,7 +11,7 @@
 
 #include "common/hex.h"
 #include "sim/sim_error.h"
-#include "sim/unique_fd.h"
+#include "common/unique_fd.h"
 #include "sim/usim.h"
 #include "sim/vusim/card.h"
 #include "sim/vusim/state_file.h"

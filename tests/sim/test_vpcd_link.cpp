@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "common/hex.h"
-#include "sim/unique_fd.h"
+#include "common/unique_fd.h"
 #include "sim/vusim/card.h"
 #include "sim/vusim/vpcd_link.h"
 #include "tests/sim/support.h"
