@@ -1,0 +1,363 @@
+// A real best-hsed per test: a throwaway SoftHSM token (its own SOFTHSM2_CONF), token keys and
+// subscribers provisioned through hsm::KeyVault + store::Store, a temporary SQLite store, a
+// config with port 0 on 127.0.0.1 and UNIX datagram sinks; the bound port is read from the
+// runtime file; stop() sends SIGTERM and checks a clean exit. UeClient drives a UE engine
+// (src/ue) with a software USIM over a loopback UDP socket.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/hex.h"
+#include "emsdp/emsdp.h"
+#include "hsm/key_vault.h"
+#include "store/store.h"
+#include "tests/hsm/softhsm_token.h"
+#include "ue/engine.h"
+#include "ue/usim.h"
+
+namespace best::itest {
+
+// TS 35.208 test set 1: K, OPc; AMF b9b9 has the separation bit set.
+inline constexpr const char* kKHex = "465b5ce8b199b49faa5f0a2ee238a6bc";
+inline constexpr const char* kOpcHex = "cd63cb71954a9f4e48a5994e37a02baf";
+inline constexpr const char* kImsi = "001010123456789";
+inline constexpr const char* kHseId = "hse.test.example";
+inline constexpr const char* kEasHse = "eas-hse";      // ue-to-hse
+inline constexpr const char* kEasKa = "eas-ka";        // ka-only
+inline constexpr const char* kEasE2e = "eas-e2e";      // ue-to-eas (0x09 for now)
+inline constexpr const char* kEasOther = "eas-other";  // registered, not allowed for the UE
+
+template <typename S>
+S secretFromHex(const char* hex) {
+    S s;
+    auto r = fromHexInto(hex, "test key", s.mutableView());
+    if (!r)
+        throw std::runtime_error(r.error().message);
+    return s;
+}
+
+inline std::string readFile(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+struct DaemonOptions {
+    std::string extraPolicy;  // YAML lines under policy: (indented by 2)
+    std::string level = "debug";
+};
+
+class HsedFixture : public ::testing::Test {
+protected:
+    void SetUp() override {
+        token_ = std::make_unique<testing::SoftHsmToken>();
+        dir_ = token_->dir();
+        auto cfg = token_->config();
+        auto init = hsm::KeyVault::initTokenKeys(cfg);
+        ASSERT_TRUE(init) << init.error().message;
+        provision({kImsi});
+    }
+
+    void TearDown() override {
+        if (pid_ > 0)
+            stop();
+        token_.reset();
+    }
+
+    // Subscribers with the test K/OPc, allowed for every EAS but kEasOther.
+    void provision(const std::vector<std::string>& imsis) {
+        auto v = hsm::KeyVault::open(token_->config());
+        ASSERT_TRUE(v) << v.error().message;
+        auto ops = (*v)->openOps();
+        ASSERT_TRUE(ops) << ops.error().message;
+        store::StoreOptions so;
+        so.mode = store::Mode::tool;
+        auto st = store::Store::open(storePath(), so);
+        ASSERT_TRUE(st) << st.error().message;
+        if (!(*st)->getEas(kEasHse)) {
+            for (auto [id, mode] : {std::pair{kEasHse, store::ServiceMode::ueToHse},
+                                    std::pair{kEasKa, store::ServiceMode::kaOnly},
+                                    std::pair{kEasE2e, store::ServiceMode::ueToEas},
+                                    std::pair{kEasOther, store::ServiceMode::ueToHse}}) {
+                store::EasRecord e;
+                e.easId = id;
+                e.serviceMode = mode;
+                ASSERT_TRUE((*st)->addEas(e));
+            }
+        }
+        for (const auto& imsi : imsis) {
+            auto k = ops->importK(secretFromHex<SubscriberK>(kKHex),
+                                  {imsi, hsm::BlobPurpose::subscriberK, 1});
+            ASSERT_TRUE(k) << k.error().message;
+            auto o = ops->sealOpc(secretFromHex<Opc>(kOpcHex), {imsi, hsm::BlobPurpose::opc, 1});
+            ASSERT_TRUE(o) << o.error().message;
+            store::SubscriberRecord s;
+            s.imsi = imsi;
+            s.k = {*k, Bytes(k->end() - 32, k->end())};
+            s.opKind = store::OpKind::opc;
+            s.op = {*o, Bytes(o->end() - 32, o->end())};
+            s.amf = {0xb9, 0xb9};
+            s.allowedEas = {kEasHse, kEasKa, kEasE2e};
+            auto a = (*st)->addSubscriber(s);
+            ASSERT_TRUE(a) << a.error().message;
+        }
+    }
+
+    std::string storePath() const { return dir_ + "/state.db"; }
+    std::string logPath() const { return dir_ + "/hsed.log"; }
+    std::string uplinkPath() const { return dir_ + "/up.sock"; }
+    std::string downlinkPath() const { return dir_ + "/down.sock"; }
+
+    void start(const DaemonOptions& opt = {}) {
+        const std::string conf = dir_ + "/hsed.yaml";
+        std::ofstream c(conf);
+        c << "hse_id: " << kHseId << "\n"
+          << "listen:\n  - address: 127.0.0.1\n    port: 0\n"
+          << "runtime_file: " << dir_ << "/ports\n"
+          << "hsm:\n  module: " << testing::softHsmModule() << "\n  token: " << token_->label()
+          << "\n  pin_file: " << token_->pinFile() << "\n  workers: 2\n"
+          << "store:\n  path: " << storePath() << "\n"
+          << "policy:\n  key_set_lifetime: 3600\n"
+          << opt.extraPolicy << "sink:\n  uplink: " << uplinkPath()
+          << "\n  downlink: " << downlinkPath() << "\n"
+          << "logging:\n  level: " << opt.level << "\n";
+        c.close();
+        std::remove((dir_ + "/ports").c_str());
+        if (sinkFd_ < 0) {
+            sinkFd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            sockaddr_un a{};
+            a.sun_family = AF_UNIX;
+            std::snprintf(a.sun_path, sizeof a.sun_path, "%s", uplinkPath().c_str());
+            ASSERT_EQ(::bind(sinkFd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        }
+        const char* exe = std::getenv("BEST_HSED");
+        ASSERT_NE(exe, nullptr) << "BEST_HSED not set";
+        pid_ = ::fork();
+        ASSERT_GE(pid_, 0);
+        if (pid_ == 0) {
+            const int fd = ::open(logPath().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+            ::dup2(fd, 2);
+            ::dup2(fd, 1);
+            ::execl(exe, exe, "--config", conf.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (std::chrono::steady_clock::now() < until) {
+            const std::string ports = readFile(dir_ + "/ports");
+            std::istringstream in(ports);
+            std::string word, addr;
+            unsigned port = 0;
+            if (in >> word >> addr >> port && word == "emsdp" && port != 0) {
+                port_ = static_cast<std::uint16_t>(port);
+                return;
+            }
+            int st = 0;
+            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+                pid_ = -1;
+                FAIL() << "best-hsed exited at start: " << readFile(logPath());
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        FAIL() << "no runtime file; log: " << readFile(logPath());
+    }
+
+    // SIGTERM; the daemon must exit 0.
+    void stop() {
+        ASSERT_GT(pid_, 0);
+        ::kill(pid_, SIGTERM);
+        int st = 0;
+        ::waitpid(pid_, &st, 0);
+        pid_ = -1;
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st << "\n"
+                                                           << readFile(logPath());
+    }
+
+    std::string log() const { return readFile(logPath()); }
+
+    // One uplink sink frame (4-octet Session ID + payload), or nothing within `ms`.
+    std::optional<Bytes> readSink(int ms = 3000) {
+        pollfd p{sinkFd_, POLLIN, 0};
+        if (::poll(&p, 1, ms) <= 0)
+            return std::nullopt;
+        Bytes b(2048);
+        const ssize_t n = ::recv(sinkFd_, b.data(), b.size(), 0);
+        if (n < 0)
+            return std::nullopt;
+        b.resize(static_cast<std::size_t>(n));
+        return b;
+    }
+
+    void injectDownlink(std::uint32_t sessionId, const std::string& payload) {
+        const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", downlinkPath().c_str());
+        Bytes f{static_cast<std::uint8_t>(sessionId >> 24),
+                static_cast<std::uint8_t>(sessionId >> 16),
+                static_cast<std::uint8_t>(sessionId >> 8), static_cast<std::uint8_t>(sessionId)};
+        f.insert(f.end(), payload.begin(), payload.end());
+        ::sendto(fd, f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::close(fd);
+    }
+
+    std::unique_ptr<testing::SoftHsmToken> token_;
+    std::string dir_;
+    pid_t pid_ = -1;
+    std::uint16_t port_ = 0;
+    int sinkFd_ = -1;
+};
+
+// A raw UDP peer (for crafted datagrams) and a UE engine driver.
+class UdpPeer {
+public:
+    explicit UdpPeer(std::uint16_t hsePort) {
+        fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        hse_.sin_family = AF_INET;
+        hse_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        hse_.sin_port = htons(hsePort);
+    }
+    ~UdpPeer() { ::close(fd_); }
+    UdpPeer(const UdpPeer&) = delete;
+    UdpPeer& operator=(const UdpPeer&) = delete;
+
+    void send(ByteView d) {
+        ::sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<const sockaddr*>(&hse_), sizeof hse_);
+    }
+    std::optional<Bytes> receive(int ms) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, ms) <= 0)
+            return std::nullopt;
+        Bytes b(2048);
+        const ssize_t n = ::recv(fd_, b.data(), b.size(), 0);
+        if (n < 0)
+            return std::nullopt;
+        b.resize(static_cast<std::size_t>(n));
+        return b;
+    }
+
+private:
+    int fd_ = -1;
+    sockaddr_in hse_{};
+};
+
+inline std::shared_ptr<ue::UeSettings> ueSettings(const std::string& easId,
+                                                  std::uint8_t keyAgreements = 0x01,
+                                                  std::uint8_t flags = 0x02,
+                                                  std::uint8_t ciphering = 0x04) {
+    auto s = std::make_shared<ue::UeSettings>();
+    s->easId = easId;
+    s->hseId = kHseId;
+    s->capabilities = emsdp::UeConfiguration{17, keyAgreements, flags, 0x04, ciphering};
+    s->servingNetwork = crypto::PlmnId{0x00, 0xf1, 0x10};
+    return s;
+}
+
+class UeClient {
+public:
+    UeClient(std::uint16_t hsePort, std::shared_ptr<ue::UeSettings> settings,
+             const std::string& imsi = kImsi, const char* kHex = kKHex)
+        : peer_(hsePort),
+          usim_(secretFromHex<SubscriberK>(kHex), secretFromHex<Opc>(kOpcHex), imsi) {
+        auto e = ue::UeEngine::create(std::move(settings), imsi, ue::UeState{}, {&store_, nullptr});
+        if (!e)
+            throw std::runtime_error(e.error().message);
+        engine_.emplace(std::move(*e));
+    }
+
+    ue::UeEngine& engine() { return *engine_; }
+    const std::vector<ue::Event>& events() const { return events_; }
+    const std::vector<Bytes>& sent() const { return sent_; }
+    UdpPeer& peer() { return peer_; }
+    ue::SoftUsim& usim() { return usim_; }
+
+    // Runs until `done` holds (checked after each step) or `ms` pass; true when it held.
+    bool pump(const std::function<bool()>& done, int ms = 8000) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        for (;;) {
+            flush();
+            if (done())
+                return true;
+            if (std::chrono::steady_clock::now() >= until)
+                return false;
+            if (auto d = peer_.receive(20))
+                engine_->handleDatagram(*d, ue::Source::hse, ue::UeTime::now(), out_);
+            engine_->onTimer(ue::UeTime::now(), out_);
+        }
+    }
+
+    template <typename E>
+    const E* last() const {
+        for (auto it = events_.rbegin(); it != events_.rend(); ++it)
+            if (auto* e = std::get_if<E>(&*it))
+                return e;
+        return nullptr;
+    }
+    template <typename E>
+    bool has() const {
+        return last<E>() != nullptr;
+    }
+
+    // Starts an establishment without waiting for it.
+    bool begin() { return engine_->start(ue::UeTime::now(), out_).has_value(); }
+
+    bool establish(int ms = 15000) {
+        if (!engine_->start(ue::UeTime::now(), out_))
+            return false;
+        const std::size_t before = events_.size();
+        return pump(
+            [this, before] {
+                for (std::size_t i = before; i < events_.size(); ++i)
+                    if (std::holds_alternative<ue::SessionEstablished>(events_[i]))
+                        return true;
+                return false;
+            },
+            ms);
+    }
+
+    void flush() {
+        ue::answerAkaInline(*engine_, usim_, ue::UeTime::now(), out_);
+        for (auto& d : out_.datagrams) {
+            sent_.push_back(d);
+            peer_.send(d);
+        }
+        for (auto& e : out_.events)
+            events_.push_back(e);
+        out_.clear();
+    }
+
+private:
+    UdpPeer peer_;
+    ue::SoftUsim usim_;
+    ue::MemoryStateStore store_;
+    std::optional<ue::UeEngine> engine_;
+    ue::Output out_;
+    std::vector<ue::Event> events_;
+    std::vector<Bytes> sent_;
+};
+
+}  // namespace best::itest

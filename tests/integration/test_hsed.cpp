@@ -1,0 +1,315 @@
+// best-hsed end to end: a real daemon process per test, UEs from src/ue on loopback.
+#include <gtest/gtest.h>
+
+#include "hsed_fixture.h"
+
+namespace best::itest {
+namespace {
+
+using emsdp::Cause;
+
+Bytes rawRequest(const std::string& imsi, const std::string& easId, std::uint64_t nonce,
+                 std::uint8_t release = 17, std::uint8_t kas = 0x01,
+                 std::optional<emsdp::PlmnId> plmn = emsdp::PlmnId{0x00, 0xf1, 0x10}) {
+    emsdp::SessionRequest r;
+    r.imsi = *emsdp::Imsi::fromDigits(imsi);
+    r.ueConfiguration = emsdp::UeConfiguration{release, kas, 0x02, 0x04, 0x04};
+    r.easId = easId;
+    r.servingNetwork = plmn;
+    r.ueNonce = nonce;
+    Bytes out(1280);
+    auto n = emsdp::encodeSessionRequest(r, out);
+    EXPECT_TRUE(n);
+    out.resize(n ? *n : 0);
+    return out;
+}
+
+// The cause of an unprotected Message Reject answering `request`, if one comes.
+std::optional<Cause> rejectCauseFor(UdpPeer& p, ByteView request,
+                                    std::optional<std::uint16_t>* backOff = nullptr) {
+    p.send(request);
+    auto d = p.receive(5000);
+    if (!d)
+        return std::nullopt;
+    auto rej = emsdp::parseUnprotectedReject(*d);
+    if (!rej)
+        return std::nullopt;
+    if (backOff != nullptr)
+        *backOff = rej->body.backOff;
+    return rej->body.cause;
+}
+
+std::uint32_t sessionIdOf(const Bytes& frame) {
+    return (std::uint32_t{frame[0]} << 24) | (std::uint32_t{frame[1]} << 16) |
+           (std::uint32_t{frame[2]} << 8) | frame[3];
+}
+
+class Hsed : public HsedFixture {};
+
+TEST_F(Hsed, FullUmtsEstablishmentUplinkAndDownlink) {
+    start();
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    const auto info = ue.last<ue::SessionEstablished>()->info;
+    EXPECT_EQ(info.keyAgreement, crypto::KeyAgreement::umts);
+    EXPECT_EQ(info.service, emsdp::Service::upIntegrity);
+    EXPECT_FALSE(info.resumed);
+    const std::string msg = "uplink payload";
+    ue::Output out;
+    ASSERT_TRUE(ue.engine().sendUplink(
+        ByteView(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size()), ue::UeTime::now(),
+        out));
+    for (auto& d : out.datagrams)
+        ue.peer().send(d);
+    auto frame = readSink();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(sessionIdOf(*frame), info.sessionId);
+    EXPECT_EQ(std::string(frame->begin() + 4, frame->end()), msg);
+    injectDownlink(info.sessionId, "downlink payload");
+    ASSERT_TRUE(ue.pump([&] { return ue.has<ue::DownlinkReceived>(); }));
+    const auto& p = ue.last<ue::DownlinkReceived>()->payload;
+    EXPECT_EQ(std::string(p.begin(), p.end()), "downlink payload");
+    stop();
+    EXPECT_NE(log().find("confirmed"), std::string::npos);
+}
+
+TEST_F(Hsed, EpsAnd5GAndConfidentiality) {
+    start();
+    {
+        UeClient ue(port_, ueSettings(kEasHse, 0x07));
+        ASSERT_TRUE(ue.establish()) << log();
+        EXPECT_EQ(ue.last<ue::SessionEstablished>()->info.keyAgreement,
+                  crypto::KeyAgreement::fiveG);
+    }
+    {
+        UeClient ue(port_, ueSettings(kEasHse, 0x03, 0x03));
+        ASSERT_TRUE(ue.establish()) << log();
+        const auto info = ue.last<ue::SessionEstablished>()->info;
+        EXPECT_EQ(info.keyAgreement, crypto::KeyAgreement::eps);
+        EXPECT_EQ(info.service, emsdp::Service::upConfidentiality);
+        EXPECT_EQ(info.cipheringAlg, 0x02);
+        ue::Output out;
+        const std::string msg = "secret uplink";
+        ASSERT_TRUE(ue.engine().sendUplink(
+            ByteView(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size()),
+            ue::UeTime::now(), out));
+        ASSERT_EQ(out.datagrams.size(), 1u);
+        // Ciphered on the wire.
+        EXPECT_EQ(std::string(out.datagrams[0].begin(), out.datagrams[0].end()).find(msg),
+                  std::string::npos);
+        ue.peer().send(out.datagrams[0]);
+        auto frame = readSink();
+        ASSERT_TRUE(frame);
+        EXPECT_EQ(std::string(frame->begin() + 4, frame->end()), msg);
+    }
+}
+
+TEST_F(Hsed, KaOnlyConfirmationStoresKeySetAndRaisesEasKeyEvent) {
+    start();
+    UeClient ue(port_, ueSettings(kEasKa, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    EXPECT_TRUE(ue.last<ue::SessionEstablished>()->info.confirmationRequired);
+    EXPECT_EQ(ue.last<ue::SessionEstablished>()->info.service, emsdp::Service::kaOnly);
+    ASSERT_TRUE(ue.pump([&] { return log().find("eas-key-available") != std::string::npos; }))
+        << log();
+    stop();
+    store::StoreOptions so;
+    so.mode = store::Mode::tool;
+    auto st = store::Store::open(storePath(), so);
+    ASSERT_TRUE(st);
+    auto sets = (*st)->listKeySets(kImsi);
+    ASSERT_TRUE(sets);
+    ASSERT_EQ(sets->size(), 1u);
+    EXPECT_EQ(sets->front().state, store::KeySetState::current);
+    ASSERT_EQ(sets->front().easKeys.size(), 1u);
+    EXPECT_EQ(sets->front().easKeys.front().type, store::EasKeyType::kIntEasPsk);
+}
+
+TEST_F(Hsed, ResumptionAfterConfirmationAndReplayRefused) {
+    start();
+    UeClient ue(port_, ueSettings(kEasKa, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    ASSERT_TRUE(ue.pump([&] { return log().find("(durable)") != std::string::npos; })) << log();
+    ue::Output out;
+    ASSERT_TRUE(ue.engine().terminate(ue::UeTime::now(), out));
+    for (auto& d : out.datagrams)
+        ue.peer().send(d);
+    ASSERT_TRUE(ue.pump([&] { return ue.engine().phase() == ue::Phase::idle; })) << log();
+    const std::size_t sentBefore = ue.sent().size();
+    ASSERT_TRUE(ue.establish()) << log();
+    EXPECT_TRUE(ue.last<ue::SessionEstablished>()->info.resumed);
+    ASSERT_GT(ue.sent().size(), sentBefore);
+    const Bytes resumptionRequest = ue.sent()[sentBefore];
+    // The same request again, after its session is confirmed: the nonce is not fresh.
+    UdpPeer p(port_);
+    EXPECT_EQ(rejectCauseFor(p, resumptionRequest), Cause::key_set_invalid);
+    // A resumption with a key set the HSE does not hold (KID 6).
+    emsdp::SessionRequest r;
+    r.imsi = *emsdp::Imsi::fromDigits(kImsi);
+    r.ueConfiguration = emsdp::UeConfiguration{17, 0x01, 0x02, 0x04, 0x04};
+    r.easId = kEasKa;
+    r.ueNonce = 99;
+    crypto::Eia2 eia(Key128{});
+    Bytes buf(1280);
+    auto n = emsdp::encodeResumptionRequest(r, 6, eia, buf);
+    ASSERT_TRUE(n);
+    buf.resize(*n);
+    EXPECT_EQ(rejectCauseFor(p, buf), Cause::key_set_invalid);
+}
+
+TEST_F(Hsed, ResumptionNonceIsDurableAcrossRestart) {
+    start();
+    UeClient ue(port_, ueSettings(kEasKa, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    ASSERT_TRUE(ue.pump([&] { return log().find("(durable)") != std::string::npos; })) << log();
+    ue::Output out;
+    ASSERT_TRUE(ue.engine().terminate(ue::UeTime::now(), out));
+    for (auto& d : out.datagrams)
+        ue.peer().send(d);
+    ASSERT_TRUE(ue.pump([&] { return ue.engine().phase() == ue::Phase::idle; }));
+    const std::size_t sentBefore = ue.sent().size();
+    ASSERT_TRUE(ue.establish()) << log();
+    const Bytes resumptionRequest = ue.sent()[sentBefore];
+    // kill -9: the nonce high-water mark was durable before the Session Start went out (A21).
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+    start();
+    UdpPeer p(port_);
+    EXPECT_EQ(rejectCauseFor(p, resumptionRequest), Cause::key_set_invalid);
+}
+
+TEST_F(Hsed, SessionRequestRejectCauses) {
+    provision({"001010000000002", "001010000000003"});
+    start(
+        {"  rate_limits:\n    per_source: {rate: 1000, burst: 1000}\n"
+         "    per_imsi: {rate: 0.001, burst: 2}\n    backoff: 42\n"});
+    UdpPeer p(port_);
+    EXPECT_EQ(rejectCauseFor(p, rawRequest("001019999999999", kEasHse, 1)),
+              Cause::unknown_subscriber);
+    EXPECT_EQ(rejectCauseFor(p, rawRequest(kImsi, "eas-unknown", 2)), Cause::eas_not_allowed);
+    EXPECT_EQ(rejectCauseFor(p, rawRequest(kImsi, kEasOther, 3)), Cause::eas_not_allowed);
+    // The IMSI bucket (burst 2) is used up: congestion with Back-off.
+    std::optional<std::uint16_t> backOff;
+    EXPECT_EQ(rejectCauseFor(p, rawRequest(kImsi, kEasE2e, 4), &backOff), Cause::congestion);
+    ASSERT_TRUE(backOff);
+    EXPECT_EQ(*backOff, 42);
+    const std::string other = "001010000000002";
+    EXPECT_EQ(rejectCauseFor(p, rawRequest(other, kEasE2e, 5)), Cause::service_not_allowed);
+    EXPECT_EQ(rejectCauseFor(p, rawRequest(other, kEasHse, 6, 14)), Cause::unsupported_release);
+    // EPS only, without a Serving network TLV: no candidate key agreement (A5).
+    EXPECT_EQ(rejectCauseFor(p, rawRequest("001010000000003", kEasHse, 7, 17, 0x02, std::nullopt)),
+              Cause::no_common_algorithm);
+}
+
+TEST_F(Hsed, IdenticalSessionRequestAnsweredFromCache) {
+    start({"  rate_limits:\n    per_imsi: {rate: 0.001, burst: 1}\n"});
+    UdpPeer p(port_);
+    const Bytes req = rawRequest(kImsi, kEasHse, 12345);
+    p.send(req);
+    auto first = p.receive(5000);
+    ASSERT_TRUE(first) << log();
+    ASSERT_FALSE(emsdp::parseUnprotectedReject(*first)) << "rejected";
+    // Identical octets, no new vector, not counted by the rate limit (burst 1).
+    p.send(req);
+    auto second = p.receive(5000);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(*first, *second);
+    // A different request from the same IMSI is over the limit.
+    std::optional<std::uint16_t> backOff;
+    EXPECT_EQ(rejectCauseFor(p, rawRequest(kImsi, kEasHse, 777), &backOff), Cause::congestion);
+}
+
+TEST_F(Hsed, DropsAreCountedByName) {
+    start();
+    UdpPeer p(port_);
+    const std::uint8_t shortOne[] = {0x00, 0x01};
+    p.send(shortOne);
+    // UP datagram for a session that does not exist.
+    Bytes up{0x88, 0x12, 0x34, 0x56, 0x78, 0x00, 'x', 0, 0, 0, 0};
+    p.send(up);
+    // A tampered MAC inside a live session.
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    ue::Output out;
+    const std::uint8_t payload[] = {1, 2, 3};
+    ASSERT_TRUE(ue.engine().sendUplink(payload, ue::UeTime::now(), out));
+    Bytes bad = out.datagrams.at(0);
+    bad.back() ^= 0x01;
+    ue.peer().send(bad);
+    ASSERT_TRUE(ue.pump([&] { return log().find("drop bad_mac") != std::string::npos; }, 5000));
+    stop();
+    const std::string l = log();
+    EXPECT_NE(l.find("drop truncated_header"), std::string::npos) << l;
+    EXPECT_NE(l.find("drop unknown_session"), std::string::npos) << l;
+    EXPECT_NE(l.find("bad_mac=1"), std::string::npos) << l;
+}
+
+TEST_F(Hsed, TerminationByTheUe) {
+    start();
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    ue::Output out;
+    ASSERT_TRUE(ue.engine().terminate(ue::UeTime::now(), out));
+    for (auto& d : out.datagrams)
+        ue.peer().send(d);
+    ASSERT_TRUE(ue.pump([&] { return ue.has<ue::SessionTerminated>(); })) << log();
+    EXPECT_TRUE(ue.last<ue::SessionTerminated>()->answered);
+}
+
+TEST_F(Hsed, UnconfirmedSessionExpires) {
+    start({"  session_timeouts:\n    unconfirmed: 1\n"});
+    UdpPeer p(port_);
+    p.send(rawRequest(kImsi, kEasHse, 5));
+    ASSERT_TRUE(p.receive(5000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2600));
+    EXPECT_NE(log().find("expired"), std::string::npos) << log();
+}
+
+TEST_F(Hsed, SyncFailureResynchronisesWithSameSession) {
+    start();
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    // The USIM has seen SEQ 5000: the HSE's first vector (SEQ 1) is stale.
+    ASSERT_TRUE(ue.usim().sqnArray().setSeq(0, 5000));
+    ASSERT_TRUE(ue.establish()) << log();
+    ASSERT_TRUE(ue.has<ue::SyncFailureReported>());
+    EXPECT_EQ(ue.last<ue::SyncFailureReported>()->sessionId,
+              ue.last<ue::SessionEstablished>()->info.sessionId);
+    EXPECT_NE(log().find("SQN resynchronised"), std::string::npos) << log();
+    EXPECT_GT(ue.usim().sqnArray().seq(0), 5000u);
+}
+
+TEST_F(Hsed, AkaMacFailureForgetsTheAttempt) {
+    start();
+    UeClient ue(port_, ueSettings(kEasHse, 0x01), kImsi, "000102030405060708090a0b0c0d0e0f");
+    ASSERT_TRUE(ue.begin());
+    ASSERT_TRUE(ue.pump([&] { return log().find("attempt forgotten") != std::string::npos; }))
+        << log();
+    ASSERT_TRUE(ue.has<ue::AttemptEnded>());
+    EXPECT_EQ(ue.last<ue::AttemptEnded>()->reason, ue::AttemptEnd::akaMacFailure);
+    EXPECT_NE(log().find("AKA MAC failure reported"), std::string::npos);
+}
+
+TEST_F(Hsed, NoKeyMaterialInTheLog) {
+    start();
+    UeClient ue(port_, ueSettings(kEasKa, 0x07));
+    ASSERT_TRUE(ue.establish()) << log();
+    ASSERT_TRUE(ue.pump([&] { return log().find("(durable)") != std::string::npos; }));
+    std::vector<std::string> keys = {kKHex, kOpcHex};
+    const auto& state = ue.engine().state();
+    ASSERT_TRUE(state.current);
+    keys.push_back(toHex(state.current->kint.view()));
+    if (auto* e = ue.last<ue::EasKeyAvailable>(); e != nullptr && e->easPsk)
+        keys.push_back(toHex(e->easPsk->view()));
+    stop();
+    const std::string l = log();
+    ASSERT_FALSE(l.empty());
+    for (const auto& k : keys) {
+        EXPECT_EQ(l.find(k), std::string::npos) << k;
+        EXPECT_EQ(l.find(k.substr(0, 16)), std::string::npos) << k;
+    }
+}
+
+}  // namespace
+}  // namespace best::itest
