@@ -487,7 +487,7 @@ std::size_t VirtualUsim::authenticate(std::uint8_t p1, std::uint8_t p2, ByteView
         return n;
     }
     ++counters_.syncFailures;
-    auto auts = crypto::buildAuts(aes_, opc_, rand, crypto::sqnFromInt(sqn_.sqnMs()));
+    auto auts = crypto::buildAuts(aes_, opc_, rand, crypto::sqnFromInt(sqn_.highestSqn()));
     if (!auts) {
         log::error("vusim", "AUTHENTICATE: " + auts.error().describe());
         return sw(out, 0, kSwTechnical);

@@ -12,9 +12,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/hex.h"
+#include "common/unique_fd.h"
 #include "crypto/milenage.h"
 #include "sim/sim_error.h"
-#include "common/unique_fd.h"
 
 namespace best::sim::vusim {
 namespace {
@@ -190,7 +190,7 @@ Result<VusimConfig> parse(std::string_view origin, const YAML::Node& root) {
         return configError(origin, sqn, "missing sqn.state_file");
     cfg.stateFile = sqn["state_file"].as<std::string>();
     unsigned indBits = kDefaultIndBits;
-    std::uint64_t delta = kDefaultDelta;
+    std::uint64_t delta = kSqnDelta;
     if (sqn["ind_bits"]) {
         auto b = parseUnsigned(origin, sqn["ind_bits"], "sqn.ind_bits");
         if (!b)

@@ -10,8 +10,8 @@
 #include <string>
 
 #include "common/hex.h"
-#include "sim/sim_error.h"
 #include "common/unique_fd.h"
+#include "sim/sim_error.h"
 #include "sim/usim.h"
 #include "sim/vusim/card.h"
 #include "sim/vusim/state_file.h"
@@ -204,7 +204,7 @@ TEST_F(StateFileTest, CardPersistsBeforeAnswering) {
     // A new card process starting from the file refuses the same AUTN.
     auto file = SqnStateFile::open(path_, SqnArray());
     ASSERT_TRUE(file);
-    EXPECT_EQ(file->loaded().sqnMs(), v.sqnInt());
+    EXPECT_EQ(file->loaded().highestSqn(), v.sqnInt());
 }
 
 }  // namespace

@@ -297,13 +297,13 @@ TEST(Card, ArrayPerIndAndDeltaLimit) {
     };
     constexpr std::size_t kOk = 0, kSync = 1;
     EXPECT_EQ(run(s, kInd), kOk);
-    EXPECT_EQ(run(s - 5, kInd), kSync);               // stale in its IND
-    EXPECT_EQ(run(s - 5, 3), kOk);                    // fresh in another IND, below the highest SEQ
-    EXPECT_EQ(run(s - 5, 3), kSync);                  // replay
-    EXPECT_EQ(run(s + kDefaultDelta + 1, 7), kSync);  // beyond delta
-    EXPECT_EQ(run(s + kDefaultDelta, 7), kOk);        // exactly delta
-    EXPECT_EQ(c->card->sqn().sqnMs(), ((s + kDefaultDelta) << 5) | 7);
-    EXPECT_EQ(c->persistence.last.seq(7), s + kDefaultDelta);
+    EXPECT_EQ(run(s - 5, kInd), kSync);           // stale in its IND
+    EXPECT_EQ(run(s - 5, 3), kOk);                // fresh in another IND, below the highest SEQ
+    EXPECT_EQ(run(s - 5, 3), kSync);              // replay
+    EXPECT_EQ(run(s + kSqnDelta + 1, 7), kSync);  // beyond delta
+    EXPECT_EQ(run(s + kSqnDelta, 7), kOk);        // exactly delta
+    EXPECT_EQ(c->card->sqn().highestSqn(), ((s + kSqnDelta) << 5) | 7);
+    EXPECT_EQ(c->persistence.last.seq(7), s + kSqnDelta);
     EXPECT_EQ(c->persistence.calls, 3);
 }
 
@@ -394,18 +394,18 @@ TEST(Card, ProfileValidation) {
 TEST(SqnArrayTest, Rules) {
     SqnArray a(5, 1000);
     EXPECT_EQ(a.size(), 32u);
-    EXPECT_EQ(a.sqnMs(), 0u);
+    EXPECT_EQ(a.highestSqn(), 0u);
     EXPECT_EQ(a.check((1u << 5) | 0), Freshness::fresh);
     EXPECT_EQ(a.check((1001u << 5) | 2), Freshness::too_far);
     a.accept((500u << 5) | 2);
-    EXPECT_EQ(a.sqnMs(), (500u << 5) | 2);
+    EXPECT_EQ(a.highestSqn(), (500u << 5) | 2);
     EXPECT_EQ(a.check((500u << 5) | 2), Freshness::stale);
     EXPECT_EQ(a.check((499u << 5) | 2), Freshness::stale);
     EXPECT_EQ(a.check((1u << 5) | 3), Freshness::fresh);
     EXPECT_EQ(a.check((1500u << 5) | 3), Freshness::fresh);
     EXPECT_EQ(a.check((1501u << 5) | 3), Freshness::too_far);
     a.accept((500u << 5) | 9);
-    EXPECT_EQ(a.sqnMs(), (500u << 5) | 9);  // ties: the higher IND is numerically higher
+    EXPECT_EQ(a.highestSqn(), (500u << 5) | 9);  // ties: the higher IND is numerically higher
     EXPECT_FALSE(a.setSeq(32, 1));
     EXPECT_FALSE(a.setSeq(0, std::uint64_t{1} << 43));
     EXPECT_TRUE(a.setSeq(0, (std::uint64_t{1} << 43) - 1));

@@ -70,8 +70,8 @@ TEST(VusimConfig, Defaults) {
     EXPECT_EQ(c->card.style, ResponseStyle::direct);
     EXPECT_FALSE(c->card.pin);
     EXPECT_EQ(c->initialSqn.indBits(), 5u);
-    EXPECT_EQ(c->initialSqn.delta(), kDefaultDelta);
-    EXPECT_EQ(c->initialSqn.sqnMs(), 0u);
+    EXPECT_EQ(c->initialSqn.delta(), kSqnDelta);
+    EXPECT_EQ(c->initialSqn.highestSqn(), 0u);
     EXPECT_EQ(c->card.iccid.substr(0, 7), "8999901");
 }
 

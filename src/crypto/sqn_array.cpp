@@ -1,11 +1,11 @@
-#include "ue/sqn_array.h"
+#include "crypto/sqn_array.h"
 
 #include <algorithm>
 #include <string>
 
-#include "ue/ue_error.h"
+#include "crypto/ossl.h"
 
-namespace best::ue {
+namespace best::crypto {
 
 namespace {
 
@@ -20,11 +20,11 @@ SqnArray::SqnArray(unsigned indBits, std::uint64_t delta)
 
 Result<void> SqnArray::setSeq(std::size_t ind, std::uint64_t seq) {
     if (ind >= seq_.size())
-        return makeError(UeErrc::invalid_settings, "IND " + std::to_string(ind) +
-                                                       " out of range for " +
-                                                       std::to_string(indBits_) + " IND bits");
+        return makeError(CryptoErrc::bad_value, "IND " + std::to_string(ind) +
+                                                    " out of range for " +
+                                                    std::to_string(indBits_) + " IND bits");
     if ((seq >> (48 - indBits_)) != 0)
-        return makeError(UeErrc::invalid_settings,
+        return makeError(CryptoErrc::bad_value,
                          "SEQ does not fit in " + std::to_string(48 - indBits_) + " bits");
     seq_[ind] = seq;
     return {};
@@ -32,9 +32,9 @@ Result<void> SqnArray::setSeq(std::size_t ind, std::uint64_t seq) {
 
 Result<void> SqnArray::setSeqs(std::span<const std::uint64_t> seqs) {
     if (seqs.size() != seq_.size())
-        return makeError(UeErrc::invalid_settings,
-                         "SEQ_MS array of " + std::to_string(seqs.size()) + " entries, expected " +
-                             std::to_string(seq_.size()));
+        return makeError(CryptoErrc::bad_value, "SEQ_MS array of " + std::to_string(seqs.size()) +
+                                                    " entries, expected " +
+                                                    std::to_string(seq_.size()));
     for (std::size_t i = 0; i < seqs.size(); ++i)
         if (auto r = setSeq(i, seqs[i]); !r)
             return r;
@@ -67,4 +67,4 @@ std::uint64_t SqnArray::highestSqn() const noexcept {
     return best;
 }
 
-}  // namespace best::ue
+}  // namespace best::crypto
