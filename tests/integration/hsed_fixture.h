@@ -66,6 +66,7 @@ inline std::string readFile(const std::string& path) {
 struct DaemonOptions {
     std::string extraPolicy;  // YAML lines under policy: (indented by 2)
     std::string level = "debug";
+    bool ipv6 = false;  // also listen on ::1 (port 0)
 };
 
 class HsedFixture : public ::testing::Test {
@@ -134,7 +135,8 @@ protected:
         std::ofstream c(conf);
         c << "hse_id: " << kHseId << "\n"
           << "listen:\n  - address: 127.0.0.1\n    port: 0\n"
-          << "runtime_file: " << dir_ << "/ports\n"
+          << (opt.ipv6 ? "  - address: \"::1\"\n    port: 0\n" : "") << "runtime_file: " << dir_
+          << "/ports\n"
           << "hsm:\n  module: " << testing::softHsmModule() << "\n  token: " << token_->label()
           << "\n  pin_file: " << token_->pinFile() << "\n  workers: 2\n"
           << "store:\n  path: " << storePath() << "\n"
@@ -231,22 +233,36 @@ protected:
 // A raw UDP peer (for crafted datagrams) and a UE engine driver.
 class UdpPeer {
 public:
-    explicit UdpPeer(std::uint16_t hsePort) {
-        fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        hse_.sin_family = AF_INET;
-        hse_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        hse_.sin_port = htons(hsePort);
+    explicit UdpPeer(std::uint16_t hsePort, bool ipv6 = false) {
+        fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (ipv6) {
+            sockaddr_in6 a{};
+            a.sin6_family = AF_INET6;
+            a.sin6_addr = in6addr_loopback;
+            ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+            auto* h = reinterpret_cast<sockaddr_in6*>(&hse_);
+            h->sin6_family = AF_INET6;
+            h->sin6_addr = in6addr_loopback;
+            h->sin6_port = htons(hsePort);
+            hseLen_ = sizeof(sockaddr_in6);
+        } else {
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+            auto* h = reinterpret_cast<sockaddr_in*>(&hse_);
+            h->sin_family = AF_INET;
+            h->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            h->sin_port = htons(hsePort);
+            hseLen_ = sizeof(sockaddr_in);
+        }
     }
     ~UdpPeer() { ::close(fd_); }
     UdpPeer(const UdpPeer&) = delete;
     UdpPeer& operator=(const UdpPeer&) = delete;
 
     void send(ByteView d) {
-        ::sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<const sockaddr*>(&hse_), sizeof hse_);
+        ::sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<const sockaddr*>(&hse_), hseLen_);
     }
     std::optional<Bytes> receive(int ms) {
         pollfd p{fd_, POLLIN, 0};
@@ -262,7 +278,8 @@ public:
 
 private:
     int fd_ = -1;
-    sockaddr_in hse_{};
+    sockaddr_storage hse_{};
+    socklen_t hseLen_ = 0;
 };
 
 inline std::shared_ptr<ue::UeSettings> ueSettings(const std::string& easId,

@@ -291,6 +291,29 @@ TEST_F(Hsed, AkaMacFailureForgetsTheAttempt) {
     EXPECT_NE(log().find("AKA MAC failure reported"), std::string::npos);
 }
 
+TEST_F(Hsed, ListensOnIpv4AndIpv6WithPortsInTheRuntimeFile) {
+    DaemonOptions opt;
+    opt.ipv6 = true;
+    start(opt);
+    std::istringstream in(readFile(dir_ + "/ports"));
+    std::string word, addr;
+    unsigned port4 = 0, port6 = 0;
+    ASSERT_TRUE(in >> word >> addr >> port4);
+    EXPECT_EQ(addr, "127.0.0.1");
+    ASSERT_TRUE(in >> word >> addr >> port6);
+    EXPECT_EQ(word, "emsdp");
+    EXPECT_EQ(addr, "::1");
+    ASSERT_NE(port6, 0u);
+    UdpPeer p(static_cast<std::uint16_t>(port6), true);
+    p.send(rawRequest(kImsi, kEasHse, 31337));
+    auto d = p.receive(5000);
+    ASSERT_TRUE(d) << log();
+    EXPECT_FALSE(emsdp::parseUnprotectedReject(*d));
+    auto r = emsdp::route(*d, emsdp::Side::ue);
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->prefix.sessionId, 0u);
+}
+
 TEST_F(Hsed, NoKeyMaterialInTheLog) {
     start();
     UeClient ue(port_, ueSettings(kEasKa, 0x07));

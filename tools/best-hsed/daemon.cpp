@@ -1,6 +1,7 @@
 #include "daemon.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -118,9 +119,14 @@ struct EstablishOutput {
     store::KeySetRecord keySet;  // the set used (full: the new tentative set)
     bool pendingSet = false;
     store::SubscriberRecord subscriber;
+    store::ServiceMode easMode = store::ServiceMode::ueToHse;
 };
 
-// A4 steps 6-8 and, for a full establishment, 9-11. Runs on a worker (store reads).
+std::optional<emsdp::Cause> checkAlgorithms(const HsedConfig& cfg, const EstablishInput& in,
+                                            EstablishOutput& out, store::ServiceMode mode);
+
+// A4 steps 6-8 and, for a full establishment, 9-11 (a resumption checks its key set, step 9,
+// before checkAlgorithms). Runs on a worker (store reads).
 std::optional<emsdp::Cause> checkRequest(store::Store& st, const HsedConfig& cfg,
                                          const EstablishInput& in, EstablishOutput& out,
                                          bool full) {
@@ -155,11 +161,19 @@ std::optional<emsdp::Cause> checkRequest(store::Store& st, const HsedConfig& cfg
         if (!ka)
             return emsdp::Cause::no_common_algorithm;
         out.grant.keyAgreement = *ka;
+        return checkAlgorithms(cfg, in, out, eas->serviceMode);
     }
+    out.easMode = eas->serviceMode;
+    return std::nullopt;
+}
+
+// A4 steps 10-11 (integrity algorithm, confidentiality per A6).
+std::optional<emsdp::Cause> checkAlgorithms(const HsedConfig& cfg, const EstablishInput& in,
+                                            EstablishOutput& out, store::ServiceMode mode) {
     if (!in.ueConfiguration.supportsIntegrity(kEia2))
         return emsdp::Cause::no_common_algorithm;
     // A6.
-    if (eas->serviceMode == store::ServiceMode::kaOnly) {
+    if (mode == store::ServiceMode::kaOnly) {
         out.grant.service = emsdp::Service::kaOnly;
         out.grant.termination = emsdp::UpTermination::none;
         out.grant.encAlg = 0;
@@ -307,7 +321,10 @@ Result<EstablishOutput> runResumption(hsm::VaultOps& ops, store::Store& st, cons
     if (set->highestNonce && in.nonce <= *set->highestNonce)
         return refuse();
     out.grant.keyAgreement = static_cast<crypto::KeyAgreement>(set->keyAgreement);
-    // A4 steps 10-11 were checked in checkRequest (integrity, confidentiality).
+    if (auto c = checkAlgorithms(cfg, in, out, out.easMode)) {
+        out.cause = c;
+        return out;
+    }
     if (!in.tentative) {
         // A21: durable before the Session Start is sent.
         auto acc = st.acceptResumptionNonce(in.imsi, in.kid, in.nonce);
@@ -1064,6 +1081,11 @@ struct Daemon::Impl {
     // ---- start-up
 
     Result<void> open() {
+        rlimit ml{};
+        if (::getrlimit(RLIMIT_MEMLOCK, &ml) == 0)
+            log::info(kLog, "RLIMIT_MEMLOCK " + (ml.rlim_cur == RLIM_INFINITY
+                                                     ? std::string("unlimited")
+                                                     : std::to_string(ml.rlim_cur) + " octets"));
         hsm::HsmConfig hc;
         hc.module = cfg.hsm.module;
         hc.token = cfg.hsm.token;
