@@ -66,7 +66,8 @@ inline std::string readFile(const std::string& path) {
 struct DaemonOptions {
     std::string extraPolicy;  // YAML lines under policy: (indented by 2)
     std::string level = "debug";
-    bool ipv6 = false;  // also listen on ::1 (port 0)
+    bool ipv6 = false;         // also listen on ::1 (port 0)
+    unsigned lifetime = 3600;  // policy.key_set_lifetime
 };
 
 class HsedFixture : public ::testing::Test {
@@ -140,7 +141,7 @@ protected:
           << "hsm:\n  module: " << testing::softHsmModule() << "\n  token: " << token_->label()
           << "\n  pin_file: " << token_->pinFile() << "\n  workers: 2\n"
           << "store:\n  path: " << storePath() << "\n"
-          << "policy:\n  key_set_lifetime: 3600\n"
+          << "policy:\n  key_set_lifetime: " << opt.lifetime << "\n"
           << opt.extraPolicy << "sink:\n  uplink: " << uplinkPath()
           << "\n  downlink: " << downlinkPath() << "\n"
           << "logging:\n  level: " << opt.level << "\n";
@@ -356,7 +357,12 @@ public:
             ms);
     }
 
+    // Runs before each AUTHENTICATE the client answers (tests that steer the USIM).
+    std::function<void(ue::SoftUsim&)> beforeAka;
+
     void flush() {
+        if (beforeAka && !out_.akaRequests.empty())
+            beforeAka(usim_);
         ue::answerAkaInline(*engine_, usim_, ue::UeTime::now(), out_);
         for (auto& d : out_.datagrams) {
             sent_.push_back(d);

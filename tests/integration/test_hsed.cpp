@@ -280,6 +280,65 @@ TEST_F(Hsed, SyncFailureResynchronisesWithSameSession) {
     EXPECT_GT(ue.usim().sqnArray().seq(0), 5000u);
 }
 
+TEST_F(Hsed, ThirdResyncIsAnsweredWith0x14) {
+    start();
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    // The USIM jumps ahead before every AUTHENTICATE: every vector is stale.
+    ue.beforeAka = [](ue::SoftUsim& u) {
+        ASSERT_TRUE(u.sqnArray().setSeq(0, u.sqnArray().seq(0) + 1000));
+    };
+    ASSERT_TRUE(ue.begin());
+    ASSERT_TRUE(ue.pump([&] { return ue.has<ue::AttemptEnded>(); }, 15000)) << log();
+    const auto* end = ue.last<ue::AttemptEnded>();
+    EXPECT_EQ(end->reason, ue::AttemptEnd::rejected);
+    ASSERT_TRUE(end->cause);
+    EXPECT_EQ(*end->cause, Cause::resync_failed);
+    const std::string l = log();
+    EXPECT_NE(l.find("SQN resynchronised for IMSI 001010123456789 (3)"), std::string::npos) << l;
+}
+
+TEST_F(Hsed, ExpiredKeySetIsRefusedAndTheUeFallsBackToFull) {
+    DaemonOptions opt;
+    opt.lifetime = 2;
+    start(opt);
+    UeClient ue(port_, ueSettings(kEasKa, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    ASSERT_TRUE(ue.pump([&] { return log().find("(durable)") != std::string::npos; })) << log();
+    ue::Output out;
+    ASSERT_TRUE(ue.engine().terminate(ue::UeTime::now(), out));
+    for (auto& d : out.datagrams)
+        ue.peer().send(d);
+    ASSERT_TRUE(ue.pump([&] { return ue.engine().phase() == ue::Phase::idle; }));
+    const auto& set = *ue.engine().state().current;
+    auto craft = [&](std::uint64_t nonce) {
+        emsdp::SessionRequest r;
+        r.imsi = *emsdp::Imsi::fromDigits(kImsi);
+        r.ueConfiguration = emsdp::UeConfiguration{17, 0x01, 0x02, 0x04, 0x04};
+        r.easId = kEasKa;
+        r.servingNetwork = emsdp::PlmnId{0x00, 0xf1, 0x10};
+        r.ueNonce = nonce;
+        auto ksess0 = crypto::deriveKSess(set.kint, 0, nonce);
+        EXPECT_TRUE(ksess0);
+        auto cpInt = crypto::deriveSessionKey(*ksess0, crypto::KeyDistinguisher::cpInt, 0x02);
+        EXPECT_TRUE(cpInt);
+        crypto::Eia2 eia(*cpInt);
+        Bytes buf(1280);
+        auto n = emsdp::encodeResumptionRequest(r, set.kid, eia, buf);
+        EXPECT_TRUE(n);
+        buf.resize(n ? *n : 0);
+        return buf;
+    };
+    const std::uint64_t base = set.lastNonce.value_or(0);
+    UdpPeer p(port_);
+    // Within the lifetime the crafted resumption is answered with a Session Start.
+    p.send(craft(base + 1000));
+    auto d = p.receive(5000);
+    ASSERT_TRUE(d) << log();
+    EXPECT_FALSE(emsdp::parseUnprotectedReject(*d)) << log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    EXPECT_EQ(rejectCauseFor(p, craft(base + 2000)), Cause::key_set_invalid) << log();
+}
+
 TEST_F(Hsed, AkaMacFailureForgetsTheAttempt) {
     start();
     UeClient ue(port_, ueSettings(kEasHse, 0x01), kImsi, "000102030405060708090a0b0c0d0e0f");
