@@ -258,6 +258,22 @@ TEST_F(Hsed, TerminationByTheUe) {
     EXPECT_TRUE(ue.last<ue::SessionTerminated>()->answered);
 }
 
+TEST_F(Hsed, IdleSessionTerminatedByTheHse) {
+    start({"  session_timeouts:\n    idle: 1\n"});
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    ue::Output out;
+    const std::uint8_t payload[] = {9};
+    ASSERT_TRUE(ue.engine().sendUplink(payload, ue::UeTime::now(), out));
+    ue.peer().send(out.datagrams.at(0));
+    ASSERT_TRUE(readSink());
+    ASSERT_TRUE(ue.pump([&] { return ue.has<ue::SessionTerminated>(); }, 6000)) << log();
+    EXPECT_EQ(ue.last<ue::SessionTerminated>()->initiator, ue::Party::hse);
+    ASSERT_TRUE(
+        ue.pump([&] { return log().find("termination answered") != std::string::npos; }, 3000))
+        << log();
+}
+
 TEST_F(Hsed, UnconfirmedSessionExpires) {
     start({"  session_timeouts:\n    unconfirmed: 1\n"});
     UdpPeer p(port_);
@@ -297,7 +313,7 @@ TEST_F(Hsed, ThirdResyncIsAnsweredWith0x14) {
     EXPECT_NE(l.find("SQN resynchronised for IMSI 001010123456789 (3)"), std::string::npos) << l;
 }
 
-TEST_F(Hsed, ExpiredKeySetIsRefusedAndTheUeFallsBackToFull) {
+TEST_F(Hsed, ExpiredKeySetIsRefusedWith0x0D) {
     DaemonOptions opt;
     opt.lifetime = 2;
     start(opt);

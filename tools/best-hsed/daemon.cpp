@@ -372,6 +372,9 @@ struct Daemon::Impl {
         bool jobRunning = false;    // a resync job is in flight
         emsdp::Service service = emsdp::Service::upIntegrity;
         std::uint64_t createdMs = 0;
+        std::uint64_t lastActiveMs = 0;   // last MAC-valid message from the UE
+        std::uint64_t terminateAtMs = 0;  // HSE-initiated termination: delete at (4.5)
+        bool terminateResent = false;     // A13: the Terminate Request is resent once, at 4 s
         Bytes request;  // the Session Request octets (cache key) while unconfirmed
         Bytes start;    // the latest Session Start octets (4.6, A13)
         // A full attempt, for resynchronisation (4.1 step 4, A14).
@@ -841,7 +844,10 @@ struct Daemon::Impl {
             log::info(kLog, "session " + std::to_string(sid) + " terminated by the UE");
             deleteSession(sid, "terminated");
         } else if (std::holds_alternative<emsdp::SessionTerminateResponse>(cp->body)) {
-            deleteSession(sid, "termination answered");
+            if (live.terminateAtMs != 0)
+                deleteSession(sid, "termination answered");
+            else
+                drop(emsdp::DropReason::unexpected_command, "unsolicited terminate response");
         } else if (auto* rej = std::get_if<emsdp::MessageReject>(&cp->body)) {
             log::info(kLog, "session " + std::to_string(sid) + ": UE sent Message Reject " +
                                 std::string(emsdp::causeName(rej->cause)));
@@ -889,6 +895,7 @@ struct Daemon::Impl {
 
     // A MAC-valid message: confirms (A9) and updates the address (A17).
     void authenticated(Session& s, const net::SocketAddress& src, net::UdpSocket* sock) {
+        s.lastActiveMs = loop.nowMs();
         s.peer = src;
         s.socket = sock;
         if (!s.confirmed)
@@ -1076,6 +1083,28 @@ struct Daemon::Impl {
             log::info(kLog, "unconfirmed session " + std::to_string(sid) + " expired");
             forgetAttempt(sid);
         }
+        // Idle confirmed sessions: HSE-initiated termination (4.5); resent once at 4 s (A13),
+        // deleted at 5 s without a Response.
+        const std::uint64_t idle = std::uint64_t{cfg.policy.idleSessionTimeoutSeconds} * 1000;
+        std::vector<std::uint32_t> ended;
+        for (auto& [sid, s] : sessions) {
+            if (!s.confirmed)
+                continue;
+            if (s.terminateAtMs != 0) {
+                if (now >= s.terminateAtMs) {
+                    ended.push_back(sid);
+                } else if (!s.terminateResent && now + 1000 >= s.terminateAtMs) {
+                    s.terminateResent = true;
+                    sendCp(s, emsdp::SessionTerminateRequest{});
+                }
+            } else if (now - s.lastActiveMs >= idle) {
+                log::info(kLog, "session " + std::to_string(sid) + " idle: terminating");
+                s.terminateAtMs = now + 5000;
+                sendCp(s, emsdp::SessionTerminateRequest{});
+            }
+        }
+        for (auto sid : ended)
+            deleteSession(sid, "termination not answered");
     }
 
     // ---- start-up
