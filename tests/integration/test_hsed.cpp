@@ -101,6 +101,10 @@ TEST_F(Hsed, EpsAnd5GAndConfidentiality) {
         auto frame = readSink();
         ASSERT_TRUE(frame);
         EXPECT_EQ(std::string(frame->begin() + 4, frame->end()), msg);
+        injectDownlink(info.sessionId, "ciphered downlink");
+        ASSERT_TRUE(ue.pump([&] { return ue.has<ue::DownlinkReceived>(); }));
+        const auto& p = ue.last<ue::DownlinkReceived>()->payload;
+        EXPECT_EQ(std::string(p.begin(), p.end()), "ciphered downlink");
     }
 }
 
@@ -244,6 +248,38 @@ TEST_F(Hsed, DropsAreCountedByName) {
     EXPECT_NE(l.find("drop truncated_header"), std::string::npos) << l;
     EXPECT_NE(l.find("drop unknown_session"), std::string::npos) << l;
     EXPECT_NE(l.find("bad_mac=1"), std::string::npos) << l;
+}
+
+TEST_F(Hsed, SyncFailureFromAnotherAddressOrWithBadMacSIsDropped) {
+    start();
+    UdpPeer a(port_);
+    a.send(rawRequest(kImsi, kEasHse, 4242));
+    auto start = a.receive(5000);
+    ASSERT_TRUE(start) << log();
+    auto r = emsdp::route(*start, emsdp::Side::ue);
+    ASSERT_TRUE(r);
+    const std::uint32_t sid = r->prefix.sessionId;
+    ASSERT_NE(sid, 0u);
+    emsdp::MessageReject rej;
+    rej.cause = Cause::synch_failure;
+    rej.auts = crypto::Auts{};
+    Bytes buf(64);
+    auto n = emsdp::encodeUnprotectedReject(sid, rej, buf);
+    ASSERT_TRUE(n);
+    buf.resize(*n);
+    UdpPeer b(port_);
+    b.send(buf);  // A14: only from the Session Request's source address
+    a.send(buf);  // right address, AUTS with a wrong MAC-S
+    UeClient waiter(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(
+        waiter.pump([&] { return log().find("drop bad_mac_s") != std::string::npos; }, 5000))
+        << log();
+    EXPECT_NE(log().find("drop wrong_source_address"), std::string::npos) << log();
+    // The attempt is still alive: an identical request gets the same Session Start.
+    a.send(rawRequest(kImsi, kEasHse, 4242));
+    auto again = a.receive(5000);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, *start);
 }
 
 TEST_F(Hsed, TerminationByTheUe) {
