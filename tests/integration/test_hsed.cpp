@@ -282,6 +282,41 @@ TEST_F(Hsed, SyncFailureFromAnotherAddressOrWithBadMacSIsDropped) {
     EXPECT_EQ(*again, *start);
 }
 
+TEST_F(Hsed, UnknownCommandWithGoodMacGetsMacdReject0x02) {
+    start();
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    const auto info = ue.last<ue::SessionEstablished>()->info;
+    const auto& set = *ue.engine().state().current;
+    ASSERT_TRUE(ue.engine().state().lastNonce);
+    // The UE's CP integrity key, derived as the profile says, and CP-UL COUNT 0 (unused so far).
+    auto ksess = crypto::deriveKSess(set.kint, info.sessionId, *ue.engine().state().lastNonce);
+    ASSERT_TRUE(ksess);
+    auto cpInt = crypto::deriveSessionKey(*ksess, crypto::KeyDistinguisher::cpInt, 0x02);
+    ASSERT_TRUE(cpInt);
+    emsdp::Header h;
+    h.kid = info.kid;
+    h.sessionId = info.sessionId;
+    h.scheme = info.cpScheme;
+    h.setCount(0);
+    Bytes d(h.size());
+    ASSERT_TRUE(emsdp::encodeHeader(h, d));
+    d.push_back(0x55);  // no such command
+    crypto::Eia2 eia(*cpInt);
+    auto mac = eia.mac(0, 0, 0, d);
+    ASSERT_TRUE(mac);
+    for (int shift = 24; shift >= 0; shift -= 8)
+        d.push_back(static_cast<std::uint8_t>(*mac >> shift));
+    ue.peer().send(d);
+    auto answer = ue.peer().receive(5000);
+    ASSERT_TRUE(answer) << log();
+    auto r = emsdp::route(*answer, emsdp::Side::ue);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->prefix.kid, info.kid);  // MAC'd, inside the session
+    EXPECT_EQ(r->prefix.sessionId, info.sessionId);
+    EXPECT_NE(log().find("reject unknown_command"), std::string::npos) << log();
+}
+
 TEST_F(Hsed, TerminationByTheUe) {
     start();
     UeClient ue(port_, ueSettings(kEasHse, 0x01));
