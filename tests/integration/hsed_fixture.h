@@ -116,9 +116,10 @@ protected:
             ASSERT_TRUE(o) << o.error().message;
             store::SubscriberRecord s;
             s.imsi = imsi;
-            s.k = {*k, Bytes(k->end() - 32, k->end())};
+            // As best-hsectl stores them: data without the 32-octet tag, binding = the tag.
+            s.k = {Bytes(k->begin(), k->end() - 32), Bytes(k->end() - 32, k->end())};
             s.opKind = store::OpKind::opc;
-            s.op = {*o, Bytes(o->end() - 32, o->end())};
+            s.op = {Bytes(o->begin(), o->end() - 32), Bytes(o->end() - 32, o->end())};
             s.amf = {0xb9, 0xb9};
             s.allowedEas = {kEasHse, kEasKa, kEasE2e};
             auto a = (*st)->addSubscriber(s);

@@ -73,18 +73,35 @@ std::string plmnDigits(const emsdp::PlmnId& p) {
     return s;
 }
 
+// The store keeps a KeyVault blob as data (everything before the 32-octet binding tag) and
+// binding (the tag), as best-hsectl does.
 store::WrappedBlob wrapped(const Bytes& blob) {
     store::WrappedBlob w;
-    w.data = blob;
-    if (blob.size() >= kBlobTagSize)
-        w.binding.assign(blob.end() - static_cast<std::ptrdiff_t>(kBlobTagSize), blob.end());
+    const std::size_t n = blob.size() >= kBlobTagSize ? blob.size() - kBlobTagSize : 0;
+    w.data.assign(blob.begin(), blob.begin() + static_cast<std::ptrdiff_t>(n));
+    w.binding.assign(blob.begin() + static_cast<std::ptrdiff_t>(n), blob.end());
     return w;
 }
 
-hsm::SubscriberRef subscriberRef(const store::SubscriberRecord& s) {
-    return {{s.k.data, {s.imsi, hsm::BlobPurpose::subscriberK, kSubscriberBlobVersion}},
-            {s.op.data, {s.imsi, hsm::BlobPurpose::opc, kSubscriberBlobVersion}}};
+Bytes fromStored(const store::WrappedBlob& w) {
+    Bytes b = w.data;
+    b.insert(b.end(), w.binding.begin(), w.binding.end());
+    return b;
 }
+
+// A subscriber's K and OPc blobs as the vault takes them (owning the octets).
+struct SubscriberBlobs {
+    Bytes k;
+    Bytes opc;
+    std::string imsi;
+
+    explicit SubscriberBlobs(const store::SubscriberRecord& s)
+        : k(fromStored(s.k)), opc(fromStored(s.op)), imsi(s.imsi) {}
+    hsm::SubscriberRef ref() const {
+        return {{k, {imsi, hsm::BlobPurpose::subscriberK, kSubscriberBlobVersion}},
+                {opc, {imsi, hsm::BlobPurpose::opc, kSubscriberBlobVersion}}};
+    }
+};
 
 // What the Session Request checks grant (A4 steps 6-11).
 struct Grant {
@@ -232,8 +249,8 @@ Result<EstablishOutput> runFull(hsm::VaultOps& ops, store::Store& st, const Hsed
     crypto::Rand rand{};
     if (RAND_bytes(rand.data(), static_cast<int>(rand.size())) != 1)
         return makeError(HsedErrc::internal, "RAND_bytes failed");
-    auto vec =
-        ops.generateVector(subscriberRef(out.subscriber), rand, grant->sqn, out.subscriber.amf);
+    const SubscriberBlobs blobs(out.subscriber);
+    auto vec = ops.generateVector(blobs.ref(), rand, grant->sqn, out.subscriber.amf);
     if (!vec)
         return makeError(vec.error());
     crypto::Ak sqnXorAk{};
@@ -307,7 +324,8 @@ Result<EstablishOutput> runResumption(hsm::VaultOps& ops, store::Store& st, cons
     if (set->lifetimeSeconds != 0 &&
         unixNow() >= set->createdAt + static_cast<std::int64_t>(set->lifetimeSeconds))
         return refuse();
-    const hsm::KeyRef kint{set->kInt.data, {in.imsi, hsm::BlobPurpose::kint, in.kid}};
+    const Bytes kintBlob = fromStored(set->kInt);
+    const hsm::KeyRef kint{kintBlob, {in.imsi, hsm::BlobPurpose::kint, in.kid}};
     auto ksess0 = ops.deriveKSess(kint, 0, in.nonce);
     if (!ksess0)
         return refuse();
@@ -757,7 +775,8 @@ struct Daemon::Impl {
         const crypto::Auts auts = *rej->body.auts;
         vault->post(
             [stp, sub, rand, auts](hsm::VaultOps& ops) -> Result<bool> {
-                auto ms = ops.recoverSqnMs(subscriberRef(*sub), rand, auts);
+                const SubscriberBlobs blobs(*sub);
+                auto ms = ops.recoverSqnMs(blobs.ref(), rand, auts);
                 if (!ms)
                     return false;  // bad MAC-S (dropped and counted)
                 auto rs = stp->sqn().resync(sub->imsi, *ms);
