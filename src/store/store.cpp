@@ -8,8 +8,11 @@
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <iterator>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/log.h"
@@ -96,6 +99,87 @@ Result<void> checkUpEndpoint(const std::string& ep) {
             return bad();
     }
     return {};
+}
+
+// ---- running statements
+
+// Binds nothing: for statements without parameters.
+void noBind(Statement&) {}
+
+// Steps `st` through its rows, calling `each(st)` on every one until it returns false.
+template <typename Each>
+Result<void> forEachRow(Statement& st, Each&& each) {
+    for (;;) {
+        auto row = st.step();
+        if (!row)
+            return makeError(std::move(row.error()));
+        if (!*row || !each(static_cast<const Statement&>(st)))
+            return {};
+    }
+}
+
+// Prepares `query`, binds it with `bind(Statement&)` and maps its first row with
+// `map(const Statement&)`; `notFound()` makes the error when there is no row.
+template <typename Bind, typename Map, typename NotFound>
+auto queryOne(Connection& c, std::string_view query, Bind&& bind, Map&& map, NotFound&& notFound)
+    -> Result<std::decay_t<std::invoke_result_t<Map&, const Statement&>>> {
+    auto st = c.prepare(query);
+    if (!st)
+        return makeError(std::move(st.error()));
+    bind(*st);
+    auto row = st->step();
+    if (!row)
+        return makeError(std::move(row.error()));
+    if (!*row)
+        return notFound();
+    return map(static_cast<const Statement&>(*st));
+}
+
+// Prepares `query`, binds it with `bind(Statement&)` and maps every row with
+// `map(const Statement&)`, in order.
+template <typename Bind, typename Map>
+auto queryAll(Connection& c, std::string_view query, Bind&& bind, Map&& map)
+    -> Result<std::vector<std::decay_t<std::invoke_result_t<Map&, const Statement&>>>> {
+    auto st = c.prepare(query);
+    if (!st)
+        return makeError(std::move(st.error()));
+    bind(*st);
+    std::vector<std::decay_t<std::invoke_result_t<Map&, const Statement&>>> out;
+    if (auto r = forEachRow(*st,
+                            [&](const Statement& row) {
+                                out.push_back(map(row));
+                                return true;
+                            });
+        !r) {
+        return makeError(std::move(r.error()));
+    }
+    return out;
+}
+
+// The single number a "SELECT count(*) ..." query returns.
+Result<std::uint64_t> queryCount(Connection& c, std::string_view query) {
+    auto st = c.prepare(query);
+    if (!st)
+        return makeError(std::move(st.error()));
+    auto row = st->step();
+    if (!row)
+        return makeError(std::move(row.error()));
+    return static_cast<std::uint64_t>(st->int64(0));
+}
+
+// Prepares `query`, binds it with `bind(Statement&)` and runs it to completion.
+template <typename Bind>
+Result<void> execute(Connection& c, std::string_view query, Bind&& bind) {
+    auto st = c.prepare(query);
+    if (!st)
+        return makeError(std::move(st.error()));
+    bind(*st);
+    return st->run();
+}
+
+tl::unexpected<Error> noKeySet(std::uint8_t kid, std::string_view imsi) {
+    return makeError(StoreErrc::not_found,
+                     "no key set " + std::to_string(kid) + " for IMSI " + std::string(imsi));
 }
 
 // ---- subscribers
@@ -203,11 +287,12 @@ Result<void> insertSubscriber(Connection& c, const SubscriberRecord& s, std::uin
             return r;
     }
     for (const auto& eas : s.allowedEas) {
-        auto st = c.prepare("INSERT INTO subscriber_eas (imsi, eas_id) VALUES (?1, ?2)");
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, std::string_view(s.imsi)).bind(2, std::string_view(eas));
-        if (auto r = st->run(); !r) {
+        if (auto r =
+                execute(c, "INSERT INTO subscriber_eas (imsi, eas_id) VALUES (?1, ?2)",
+                        [&](Statement& st) {
+                            st.bind(1, std::string_view(s.imsi)).bind(2, std::string_view(eas));
+                        });
+            !r) {
             if (hasCode(r.error(), StoreErrc::referenced)) {
                 return renamed(r.error(), StoreErrc::not_found,
                                "EAS '" + eas + "' is not in the EAS registry");
@@ -229,21 +314,16 @@ Result<void> attachAllowedEas(Connection& c, std::vector<SubscriberRecord>& subs
         return makeError(std::move(st.error()));
     st->bind(1, std::string_view(subs.front().imsi)).bind(2, std::string_view(subs.back().imsi));
     std::size_t i = 0;
-    for (;;) {
-        auto row = st->step();
-        if (!row)
-            return makeError(std::move(row.error()));
-        if (!*row)
-            break;
-        const std::string imsi = st->text(0);
+    return forEachRow(*st, [&](const Statement& row) {
+        const std::string imsi = row.text(0);
         while (i < subs.size() && subs[i].imsi < imsi)
             ++i;
         if (i == subs.size())
-            break;
+            return false;
         if (subs[i].imsi == imsi)
-            subs[i].allowedEas.push_back(st->text(1));
-    }
-    return {};
+            subs[i].allowedEas.push_back(row.text(1));
+        return true;
+    });
 }
 
 // ---- EAS
@@ -288,26 +368,27 @@ EasKeyType easKeyTypeFrom(const std::string& s) {
     return s == "kint-e2e" ? EasKeyType::kIntE2e : EasKeyType::kIntEasPsk;
 }
 
+EasKeyRecord easKeyFrom(const Statement& st) {
+    EasKeyRecord e;
+    e.easId = st.text(0);
+    e.type = easKeyTypeFrom(st.text(1));
+    e.key = WrappedBlob{st.blob(2), st.blob(3)};
+    e.identifier = toArray<16>(st.blob(4));
+    return e;
+}
+
 Result<void> attachEasKeys(Connection& c, KeySetRecord& k) {
-    auto st = c.prepare(
+    auto keys = queryAll(
+        c,
         "SELECT eas_id, key_type, key_wrapped, key_binding, eas_key_id FROM key_set_eas_keys "
-        "WHERE imsi = ?1 AND kid = ?2 ORDER BY eas_id");
-    if (!st)
-        return makeError(std::move(st.error()));
-    st->bind(1, std::string_view(k.imsi)).bind(2, std::int64_t{k.kid});
-    for (;;) {
-        auto row = st->step();
-        if (!row)
-            return makeError(std::move(row.error()));
-        if (!*row)
-            return {};
-        EasKeyRecord e;
-        e.easId = st->text(0);
-        e.type = easKeyTypeFrom(st->text(1));
-        e.key = WrappedBlob{st->blob(2), st->blob(3)};
-        e.identifier = toArray<16>(st->blob(4));
-        k.easKeys.push_back(std::move(e));
-    }
+        "WHERE imsi = ?1 AND kid = ?2 ORDER BY eas_id",
+        [&k](Statement& st) { st.bind(1, std::string_view(k.imsi)).bind(2, std::int64_t{k.kid}); },
+        easKeyFrom);
+    if (!keys)
+        return makeError(std::move(keys.error()));
+    k.easKeys.insert(k.easKeys.end(), std::make_move_iterator(keys->begin()),
+                     std::make_move_iterator(keys->end()));
+    return {};
 }
 
 Result<KeySetRecord> normalizedKeySet(const KeySetRecord& in) {
@@ -616,6 +697,19 @@ Result<Store::ReaderLease> Store::reader() {
     return ReaderLease(*this, std::move(*c));
 }
 
+template <typename Read>
+auto Store::withReader(Read&& read, bool snapshot) -> std::invoke_result_t<Read&, Connection&> {
+    auto c = reader();
+    if (!c)
+        return makeError(std::move(c.error()));
+    if (!snapshot)
+        return read(**c);
+    ReadTransaction txn(**c);
+    if (auto r = txn.status(); !r)
+        return makeError(std::move(r.error()));
+    return read(**c);
+}
+
 void Store::releaseReader(std::unique_ptr<Connection> c) noexcept {
     std::lock_guard lock(readersMutex_);
     if (idleReaders_.size() < options_.idleReaders && !c->inTransaction()) {
@@ -702,107 +796,70 @@ Result<std::size_t> Store::importSubscribers(std::span<const SubscriberRecord> r
 Result<SubscriberRecord> Store::getSubscriber(std::string_view imsi) {
     if (auto r = checkImsi(imsi); !r)
         return makeError(std::move(r.error()));
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    ReadTransaction txn(**c);
-    if (auto r = txn.status(); !r)
-        return makeError(std::move(r.error()));
-    std::vector<SubscriberRecord> one;
-    {
-        auto st =
-            (*c)->prepare(sql("SELECT ", kSubscriberColumns, " FROM subscribers WHERE imsi = ?1"));
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, imsi);
-        auto row = st->step();
-        if (!row)
-            return makeError(std::move(row.error()));
-        if (!*row)
-            return makeError(StoreErrc::not_found, "unknown IMSI " + std::string(imsi));
-        one.push_back(subscriberFrom(*st));
-    }
-    if (auto r = attachAllowedEas(**c, one); !r)
-        return makeError(std::move(r.error()));
-    return std::move(one.front());
+    return withReader(
+        [imsi](Connection& c) -> Result<SubscriberRecord> {
+            auto s = queryOne(
+                c, sql("SELECT ", kSubscriberColumns, " FROM subscribers WHERE imsi = ?1"),
+                [imsi](Statement& st) { st.bind(1, imsi); }, subscriberFrom,
+                [imsi] {
+                    return makeError(StoreErrc::not_found, "unknown IMSI " + std::string(imsi));
+                });
+            if (!s)
+                return makeError(std::move(s.error()));
+            std::vector<SubscriberRecord> one;
+            one.push_back(std::move(*s));
+            if (auto r = attachAllowedEas(c, one); !r)
+                return makeError(std::move(r.error()));
+            return std::move(one.front());
+        },
+        true);
 }
 
 Result<SubscriberRecord> Store::findSubscriberByExternalId(std::string_view externalUeId) {
-    std::string imsi;
-    {
-        auto c = reader();
-        if (!c)
-            return makeError(std::move(c.error()));
-        auto st = (*c)->prepare("SELECT imsi FROM subscribers WHERE external_ue_id = ?1");
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, externalUeId);
-        auto row = st->step();
-        if (!row)
-            return makeError(std::move(row.error()));
-        if (!*row) {
-            return makeError(StoreErrc::not_found, "no subscriber has external UE id '" +
-                                                       std::string(externalUeId) + "'");
-        }
-        imsi = st->text(0);
-    }
-    return getSubscriber(imsi);
+    auto imsi = withReader([externalUeId](Connection& c) {
+        return queryOne(
+            c, "SELECT imsi FROM subscribers WHERE external_ue_id = ?1",
+            [externalUeId](Statement& st) { st.bind(1, externalUeId); },
+            [](const Statement& st) { return st.text(0); },
+            [externalUeId] {
+                return makeError(StoreErrc::not_found, "no subscriber has external UE id '" +
+                                                           std::string(externalUeId) + "'");
+            });
+    });
+    if (!imsi)
+        return makeError(std::move(imsi.error()));
+    return getSubscriber(*imsi);
 }
 
 Result<std::vector<SubscriberRecord>> Store::listSubscribers(std::string_view afterImsi,
                                                              std::size_t limit) {
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    ReadTransaction txn(**c);
-    if (auto r = txn.status(); !r)
-        return makeError(std::move(r.error()));
-    std::vector<SubscriberRecord> out;
-    {
-        auto st = (*c)->prepare(sql("SELECT ", kSubscriberColumns,
-                                    " FROM subscribers WHERE imsi > ?1 ORDER BY imsi LIMIT ?2"));
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, afterImsi)
-            .bind(2, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
-        for (;;) {
-            auto row = st->step();
-            if (!row)
-                return makeError(std::move(row.error()));
-            if (!*row)
-                break;
-            out.push_back(subscriberFrom(*st));
-        }
-    }
-    if (auto r = attachAllowedEas(**c, out); !r)
-        return makeError(std::move(r.error()));
-    return out;
+    return withReader(
+        [afterImsi, limit](Connection& c) -> Result<std::vector<SubscriberRecord>> {
+            auto out = queryAll(
+                c,
+                sql("SELECT ", kSubscriberColumns,
+                    " FROM subscribers WHERE imsi > ?1 ORDER BY imsi LIMIT ?2"),
+                [afterImsi, limit](Statement& st) {
+                    st.bind(1, afterImsi)
+                        .bind(2, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
+                },
+                subscriberFrom);
+            if (!out)
+                return out;
+            if (auto r = attachAllowedEas(c, *out); !r)
+                return makeError(std::move(r.error()));
+            return out;
+        },
+        true);
 }
 
 Result<std::uint64_t> Store::countSubscribers() {
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    auto st = (*c)->prepare("SELECT count(*) FROM subscribers");
-    if (!st)
-        return makeError(std::move(st.error()));
-    auto row = st->step();
-    if (!row)
-        return makeError(std::move(row.error()));
-    return static_cast<std::uint64_t>(st->int64(0));
+    return withReader(
+        [](Connection& c) { return queryCount(c, "SELECT count(*) FROM subscribers"); });
 }
 
 Result<std::uint64_t> Store::countKeySets() {
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    auto st = (*c)->prepare("SELECT count(*) FROM key_sets");
-    if (!st)
-        return makeError(std::move(st.error()));
-    auto row = st->step();
-    if (!row)
-        return makeError(std::move(row.error()));
-    return static_cast<std::uint64_t>(st->int64(0));
+    return withReader([](Connection& c) { return queryCount(c, "SELECT count(*) FROM key_sets"); });
 }
 
 Result<void> Store::removeSubscriber(std::string_view imsiView) {
@@ -810,12 +867,11 @@ Result<void> Store::removeSubscriber(std::string_view imsiView) {
         return r;
     std::string imsi(imsiView);
     auto r = write([imsi](Connection& c) -> Result<void> {
-        auto st = c.prepare("DELETE FROM subscribers WHERE imsi = ?1");
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, std::string_view(imsi));
-        if (auto w = st->run(); !w)
+        if (auto w = execute(c, "DELETE FROM subscribers WHERE imsi = ?1",
+                             [&](Statement& st) { st.bind(1, std::string_view(imsi)); });
+            !w) {
             return w;
+        }
         if (c.changes() == 0)
             return makeError(StoreErrc::not_found, "unknown IMSI " + imsi);
         return {};
@@ -831,28 +887,26 @@ Result<void> Store::removeSubscriber(std::string_view imsiView) {
 Result<SqnState> Store::getSqnState(std::string_view imsi) {
     if (auto r = checkImsi(imsi); !r)
         return makeError(std::move(r.error()));
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    auto st = (*c)->prepare(
-        "SELECT s.imsi, sub.ind_bits, s.seq_he, s.last_change, s.reservations, s.updated_at "
-        "FROM sqn_state s JOIN subscribers sub ON sub.imsi = s.imsi WHERE s.imsi = ?1");
-    if (!st)
-        return makeError(std::move(st.error()));
-    st->bind(1, imsi);
-    auto row = st->step();
-    if (!row)
-        return makeError(std::move(row.error()));
-    if (!*row)
-        return makeError(StoreErrc::not_found, "unknown IMSI " + std::string(imsi));
-    SqnState s;
-    s.imsi = st->text(0);
-    s.indBits = static_cast<std::uint8_t>(st->int64(1));
-    s.seqHe = static_cast<std::uint64_t>(st->int64(2));
-    s.lastChange = st->text(3);
-    s.reservations = static_cast<std::uint64_t>(st->int64(4));
-    s.updatedAt = st->int64(5);
-    return s;
+    return withReader([imsi](Connection& c) {
+        return queryOne(
+            c,
+            "SELECT s.imsi, sub.ind_bits, s.seq_he, s.last_change, s.reservations, s.updated_at "
+            "FROM sqn_state s JOIN subscribers sub ON sub.imsi = s.imsi WHERE s.imsi = ?1",
+            [imsi](Statement& st) { st.bind(1, imsi); },
+            [](const Statement& st) {
+                SqnState s;
+                s.imsi = st.text(0);
+                s.indBits = static_cast<std::uint8_t>(st.int64(1));
+                s.seqHe = static_cast<std::uint64_t>(st.int64(2));
+                s.lastChange = st.text(3);
+                s.reservations = static_cast<std::uint64_t>(st.int64(4));
+                s.updatedAt = st.int64(5);
+                return s;
+            },
+            [imsi] {
+                return makeError(StoreErrc::not_found, "unknown IMSI " + std::string(imsi));
+            });
+    });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -899,63 +953,38 @@ Result<void> Store::addEas(const EasRecord& eas) {
 }
 
 Result<EasRecord> Store::getEas(std::string_view easId) {
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    auto st = (*c)->prepare(sql("SELECT ", kEasColumns, " FROM eas WHERE eas_id = ?1"));
-    if (!st)
-        return makeError(std::move(st.error()));
-    st->bind(1, easId);
-    auto row = st->step();
-    if (!row)
-        return makeError(std::move(row.error()));
-    if (!*row)
-        return makeError(StoreErrc::not_found, "unknown EAS '" + std::string(easId) + "'");
-    return easFrom(*st);
+    return withReader([easId](Connection& c) {
+        return queryOne(
+            c, sql("SELECT ", kEasColumns, " FROM eas WHERE eas_id = ?1"),
+            [easId](Statement& st) { st.bind(1, easId); }, easFrom,
+            [easId] {
+                return makeError(StoreErrc::not_found, "unknown EAS '" + std::string(easId) + "'");
+            });
+    });
 }
 
 Result<EasRecord> Store::findEasByCertificate(const CertFingerprint& sha256) {
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    auto st = (*c)->prepare(sql("SELECT ", kEasColumns, " FROM eas WHERE cert_sha256 = ?1"));
-    if (!st)
-        return makeError(std::move(st.error()));
-    st->bind(1, ByteView(sha256));
-    auto row = st->step();
-    if (!row)
-        return makeError(std::move(row.error()));
-    if (!*row)
-        return makeError(StoreErrc::not_found, "no EAS has that client certificate");
-    return easFrom(*st);
+    return withReader([&sha256](Connection& c) {
+        return queryOne(
+            c, sql("SELECT ", kEasColumns, " FROM eas WHERE cert_sha256 = ?1"),
+            [&sha256](Statement& st) { st.bind(1, ByteView(sha256)); }, easFrom,
+            [] { return makeError(StoreErrc::not_found, "no EAS has that client certificate"); });
+    });
 }
 
 Result<std::vector<EasRecord>> Store::listEas() {
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    auto st = (*c)->prepare(sql("SELECT ", kEasColumns, " FROM eas ORDER BY eas_id"));
-    if (!st)
-        return makeError(std::move(st.error()));
-    std::vector<EasRecord> out;
-    for (;;) {
-        auto row = st->step();
-        if (!row)
-            return makeError(std::move(row.error()));
-        if (!*row)
-            return out;
-        out.push_back(easFrom(*st));
-    }
+    return withReader([](Connection& c) {
+        return queryAll(c, sql("SELECT ", kEasColumns, " FROM eas ORDER BY eas_id"), noBind,
+                        easFrom);
+    });
 }
 
 Result<void> Store::removeEas(std::string_view easIdView) {
     std::string easId(easIdView);
     return write([easId](Connection& c) -> Result<void> {
-        auto st = c.prepare("DELETE FROM eas WHERE eas_id = ?1");
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, std::string_view(easId));
-        if (auto r = st->run(); !r) {
+        if (auto r = execute(c, "DELETE FROM eas WHERE eas_id = ?1",
+                             [&](Statement& st) { st.bind(1, std::string_view(easId)); });
+            !r) {
             if (!hasCode(r.error(), StoreErrc::referenced))
                 return r;
             auto n = c.prepare("SELECT count(*) FROM subscriber_eas WHERE eas_id = ?1");
@@ -982,76 +1011,57 @@ namespace {
 
 GroupCommitWriter::Job putKeySetJob(KeySetRecord k) {
     return [k = std::move(k)](Connection& c) -> Result<void> {
-        auto st = c.prepare(k.state == KeySetState::current
-                                ? "DELETE FROM key_sets WHERE imsi = ?1"
-                                : "DELETE FROM key_sets WHERE imsi = ?1 AND state = 'pending'");
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, std::string_view(k.imsi));
-        if (auto r = st->run(); !r)
+        if (auto r = execute(c,
+                             k.state == KeySetState::current
+                                 ? "DELETE FROM key_sets WHERE imsi = ?1"
+                                 : "DELETE FROM key_sets WHERE imsi = ?1 AND state = 'pending'",
+                             [&](Statement& st) { st.bind(1, std::string_view(k.imsi)); });
+            !r) {
             return r;
+        }
         return insertKeySet(c, k);
     };
 }
 
-GroupCommitWriter::Job makeCurrentJob(std::string imsi, std::uint8_t kid) {
-    return [imsi = std::move(imsi), kid](Connection& c) -> Result<void> {
-        {
-            auto st = c.prepare("SELECT state FROM key_sets WHERE imsi = ?1 AND kid = ?2");
-            if (!st)
-                return makeError(std::move(st.error()));
-            st->bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
-            auto row = st->step();
-            if (!row)
-                return makeError(std::move(row.error()));
-            if (!*row) {
-                return makeError(StoreErrc::not_found,
-                                 "no key set " + std::to_string(kid) + " for IMSI " + imsi);
-            }
-        }
-        {
-            auto st = c.prepare("DELETE FROM key_sets WHERE imsi = ?1 AND kid <> ?2");
-            if (!st)
-                return makeError(std::move(st.error()));
-            st->bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
-            if (auto r = st->run(); !r)
-                return r;
-        }
-        auto st = c.prepare("UPDATE key_sets SET state = 'current' WHERE imsi = ?1 AND kid = ?2");
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
-        return st->run();
-    };
+Result<void> keySetExists(Connection& c, const std::string& imsi, std::uint8_t kid) {
+    auto found = queryOne(
+        c, "SELECT 1 FROM key_sets WHERE imsi = ?1 AND kid = ?2",
+        [&](Statement& st) { st.bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid}); },
+        [](const Statement&) { return true; }, [&] { return noKeySet(kid, imsi); });
+    if (!found)
+        return makeError(std::move(found.error()));
+    return {};
 }
 
-Result<void> keySetExists(Connection& c, const std::string& imsi, std::uint8_t kid) {
-    auto st = c.prepare("SELECT 1 FROM key_sets WHERE imsi = ?1 AND kid = ?2");
-    if (!st)
-        return makeError(std::move(st.error()));
-    st->bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
-    auto row = st->step();
-    if (!row)
-        return makeError(std::move(row.error()));
-    if (!*row) {
-        return makeError(StoreErrc::not_found,
-                         "no key set " + std::to_string(kid) + " for IMSI " + imsi);
-    }
-    return {};
+GroupCommitWriter::Job makeCurrentJob(std::string imsi, std::uint8_t kid) {
+    return [imsi = std::move(imsi), kid](Connection& c) -> Result<void> {
+        const auto bindKey = [&](Statement& st) {
+            st.bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
+        };
+        if (auto r = keySetExists(c, imsi, kid); !r)
+            return r;
+        if (auto r = execute(c, "DELETE FROM key_sets WHERE imsi = ?1 AND kid <> ?2", bindKey); !r)
+            return r;
+        return execute(c, "UPDATE key_sets SET state = 'current' WHERE imsi = ?1 AND kid = ?2",
+                       bindKey);
+    };
 }
 
 GroupCommitWriter::Job nonceJob(std::string imsi, std::uint8_t kid, std::uint64_t nonce) {
     return [imsi = std::move(imsi), kid, nonce](Connection& c) -> Result<void> {
         // Big-endian 8-octet blobs compare with memcmp, i.e. as unsigned 64-bit numbers.
-        auto st = c.prepare(
-            "UPDATE key_sets SET highest_nonce = ?3 WHERE imsi = ?1 AND kid = ?2 AND "
-            "(highest_nonce IS NULL OR highest_nonce < ?3)");
-        if (!st)
-            return makeError(std::move(st.error()));
         const Bytes n = nonceBytes(nonce);
-        st->bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid}).bind(3, ByteView(n));
-        if (auto r = st->run(); !r)
+        if (auto r = execute(c,
+                             "UPDATE key_sets SET highest_nonce = ?3 WHERE imsi = ?1 AND kid = ?2 "
+                             "AND (highest_nonce IS NULL OR highest_nonce < ?3)",
+                             [&](Statement& st) {
+                                 st.bind(1, std::string_view(imsi))
+                                     .bind(2, std::int64_t{kid})
+                                     .bind(3, ByteView(n));
+                             });
+            !r) {
             return r;
+        }
         if (c.changes() == 1)
             return {};
         if (auto e = keySetExists(c, imsi, kid); !e)
@@ -1064,17 +1074,15 @@ GroupCommitWriter::Job nonceJob(std::string imsi, std::uint8_t kid, std::uint64_
 
 GroupCommitWriter::Job useCountJob(std::string imsi, std::uint8_t kid) {
     return [imsi = std::move(imsi), kid](Connection& c) -> Result<void> {
-        auto st =
-            c.prepare("UPDATE key_sets SET use_count = use_count + 1 WHERE imsi = ?1 AND kid = ?2");
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
-        if (auto r = st->run(); !r)
+        if (auto r = execute(
+                c, "UPDATE key_sets SET use_count = use_count + 1 WHERE imsi = ?1 AND kid = ?2",
+                [&](Statement& st) {
+                    st.bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
+                });
+            !r)
             return r;
-        if (c.changes() == 0) {
-            return makeError(StoreErrc::not_found,
-                             "no key set " + std::to_string(kid) + " for IMSI " + imsi);
-        }
+        if (c.changes() == 0)
+            return noKeySet(kid, imsi);
         return {};
     };
 }
@@ -1154,16 +1162,14 @@ Result<void> Store::removeKeySet(std::string_view imsiView, std::uint8_t kid) {
         return r;
     std::string imsi(imsiView);
     return write([imsi, kid](Connection& c) -> Result<void> {
-        auto st = c.prepare("DELETE FROM key_sets WHERE imsi = ?1 AND kid = ?2");
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
-        if (auto r = st->run(); !r)
+        if (auto r = execute(c, "DELETE FROM key_sets WHERE imsi = ?1 AND kid = ?2",
+                             [&](Statement& st) {
+                                 st.bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
+                             });
+            !r)
             return r;
-        if (c.changes() == 0) {
-            return makeError(StoreErrc::not_found,
-                             "no key set " + std::to_string(kid) + " for IMSI " + imsi);
-        }
+        if (c.changes() == 0)
+            return noKeySet(kid, imsi);
         return {};
     });
 }
@@ -1175,12 +1181,11 @@ Result<std::size_t> Store::removeKeySets(std::string_view imsiView) {
         return makeError(std::move(*r));
     std::string imsi(imsiView);
     return writer_->runFor<std::size_t>([imsi](Connection& c) -> Result<std::size_t> {
-        auto st = c.prepare("DELETE FROM key_sets WHERE imsi = ?1");
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, std::string_view(imsi));
-        if (auto r = st->run(); !r)
+        if (auto r = execute(c, "DELETE FROM key_sets WHERE imsi = ?1",
+                             [&](Statement& st) { st.bind(1, std::string_view(imsi)); });
+            !r) {
             return makeError(std::move(r.error()));
+        }
         return static_cast<std::size_t>(c.changes());
     });
 }
@@ -1190,96 +1195,70 @@ Result<KeySetRecord> Store::getKeySet(std::string_view imsi, std::uint8_t kid) {
         return makeError(std::move(r.error()));
     if (auto r = checkKid(kid); !r)
         return makeError(std::move(r.error()));
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    ReadTransaction txn(**c);
-    if (auto r = txn.status(); !r)
-        return makeError(std::move(r.error()));
-    KeySetRecord k;
-    {
-        auto st = (*c)->prepare(
-            sql("SELECT ", kKeySetColumns, " FROM key_sets WHERE imsi = ?1 AND kid = ?2"));
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, imsi).bind(2, std::int64_t{kid});
-        auto row = st->step();
-        if (!row)
-            return makeError(std::move(row.error()));
-        if (!*row) {
-            return makeError(StoreErrc::not_found, "no key set " + std::to_string(kid) +
-                                                       " for IMSI " + std::string(imsi));
-        }
-        k = keySetFrom(*st);
-    }
-    if (auto r = attachEasKeys(**c, k); !r)
-        return makeError(std::move(r.error()));
-    return k;
+    return withReader(
+        [imsi, kid](Connection& c) -> Result<KeySetRecord> {
+            auto k = queryOne(
+                c, sql("SELECT ", kKeySetColumns, " FROM key_sets WHERE imsi = ?1 AND kid = ?2"),
+                [imsi, kid](Statement& st) { st.bind(1, imsi).bind(2, std::int64_t{kid}); },
+                keySetFrom, [imsi, kid] { return noKeySet(kid, imsi); });
+            if (!k)
+                return k;
+            if (auto r = attachEasKeys(c, *k); !r)
+                return makeError(std::move(r.error()));
+            return k;
+        },
+        true);
 }
 
 Result<std::vector<KeySetRecord>> Store::listKeySets(std::string_view imsi) {
     if (auto r = checkImsi(imsi); !r)
         return makeError(std::move(r.error()));
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    ReadTransaction txn(**c);
-    if (auto r = txn.status(); !r)
-        return makeError(std::move(r.error()));
-    std::vector<KeySetRecord> out;
-    {
-        auto st = (*c)->prepare(
-            sql("SELECT ", kKeySetColumns, " FROM key_sets WHERE imsi = ?1 ORDER BY kid"));
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, imsi);
-        for (;;) {
-            auto row = st->step();
-            if (!row)
-                return makeError(std::move(row.error()));
-            if (!*row)
-                break;
-            out.push_back(keySetFrom(*st));
-        }
-    }
-    for (auto& k : out) {
-        if (auto r = attachEasKeys(**c, k); !r)
-            return makeError(std::move(r.error()));
-    }
-    return out;
+    return withReader(
+        [imsi](Connection& c) -> Result<std::vector<KeySetRecord>> {
+            auto out = queryAll(
+                c, sql("SELECT ", kKeySetColumns, " FROM key_sets WHERE imsi = ?1 ORDER BY kid"),
+                [imsi](Statement& st) { st.bind(1, imsi); }, keySetFrom);
+            if (!out)
+                return out;
+            for (auto& k : *out) {
+                if (auto r = attachEasKeys(c, k); !r)
+                    return makeError(std::move(r.error()));
+            }
+            return out;
+        },
+        true);
 }
 
 Result<EasKeyLookup> Store::findEasKey(std::string_view easId, const EasKeyIdentifier& identifier) {
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    auto st = (*c)->prepare(
-        "SELECT k.imsi, s.external_ue_id, k.kid, ks.state, ks.created_at, ks.lifetime, "
-        "k.eas_id, k.key_type, k.key_wrapped, k.key_binding, k.eas_key_id "
-        "FROM key_set_eas_keys k JOIN key_sets ks ON ks.imsi = k.imsi AND ks.kid = k.kid "
-        "JOIN subscribers s ON s.imsi = k.imsi WHERE k.eas_id = ?1 AND k.eas_key_id = ?2");
-    if (!st)
-        return makeError(std::move(st.error()));
-    st->bind(1, easId).bind(2, ByteView(identifier));
-    auto row = st->step();
-    if (!row)
-        return makeError(std::move(row.error()));
-    if (!*row) {
-        return makeError(StoreErrc::not_found,
-                         "EAS key identifier unknown to EAS '" + std::string(easId) + "'");
-    }
-    EasKeyLookup l;
-    l.imsi = st->text(0);
-    l.externalUeId = st->optionalText(1);
-    l.kid = static_cast<std::uint8_t>(st->int64(2));
-    l.state = st->text(3) == "pending" ? KeySetState::pending : KeySetState::current;
-    l.createdAt = st->int64(4);
-    l.lifetimeSeconds = static_cast<std::uint32_t>(st->int64(5));
-    l.key.easId = st->text(6);
-    l.key.type = easKeyTypeFrom(st->text(7));
-    l.key.key = WrappedBlob{st->blob(8), st->blob(9)};
-    l.key.identifier = toArray<16>(st->blob(10));
-    return l;
+    return withReader([easId, &identifier](Connection& c) {
+        return queryOne(
+            c,
+            "SELECT k.imsi, s.external_ue_id, k.kid, ks.state, ks.created_at, ks.lifetime, "
+            "k.eas_id, k.key_type, k.key_wrapped, k.key_binding, k.eas_key_id "
+            "FROM key_set_eas_keys k JOIN key_sets ks ON ks.imsi = k.imsi AND ks.kid = k.kid "
+            "JOIN subscribers s ON s.imsi = k.imsi WHERE k.eas_id = ?1 AND k.eas_key_id = ?2",
+            [easId, &identifier](Statement& st) {
+                st.bind(1, easId).bind(2, ByteView(identifier));
+            },
+            [](const Statement& st) {
+                EasKeyLookup l;
+                l.imsi = st.text(0);
+                l.externalUeId = st.optionalText(1);
+                l.kid = static_cast<std::uint8_t>(st.int64(2));
+                l.state = st.text(3) == "pending" ? KeySetState::pending : KeySetState::current;
+                l.createdAt = st.int64(4);
+                l.lifetimeSeconds = static_cast<std::uint32_t>(st.int64(5));
+                l.key.easId = st.text(6);
+                l.key.type = easKeyTypeFrom(st.text(7));
+                l.key.key = WrappedBlob{st.blob(8), st.blob(9)};
+                l.key.identifier = toArray<16>(st.blob(10));
+                return l;
+            },
+            [easId] {
+                return makeError(StoreErrc::not_found,
+                                 "EAS key identifier unknown to EAS '" + std::string(easId) + "'");
+            });
+    });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1344,11 +1323,9 @@ GroupCommitWriter::Job putRefreshJob(RefreshRecord r) {
 
 GroupCommitWriter::Job removeRefreshJob(std::string imsi) {
     return [imsi = std::move(imsi)](Connection& c) -> Result<void> {
-        auto st = c.prepare("DELETE FROM refreshes WHERE imsi = ?1");
-        if (!st)
-            return makeError(std::move(st.error()));
-        st->bind(1, std::string_view(imsi));
-        if (auto r = st->run(); !r)
+        if (auto r = execute(c, "DELETE FROM refreshes WHERE imsi = ?1",
+                             [&](Statement& st) { st.bind(1, std::string_view(imsi)); });
+            !r)
             return r;
         if (c.changes() == 0) {
             return makeError(StoreErrc::not_found, "no refresh in progress for IMSI " + imsi);
@@ -1374,39 +1351,22 @@ void Store::putRefresh(RefreshRecord r, Completion<void> done) {
 Result<RefreshRecord> Store::getRefresh(std::string_view imsi) {
     if (auto r = checkImsi(imsi); !r)
         return makeError(std::move(r.error()));
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    auto st = (*c)->prepare(sql("SELECT ", kRefreshColumns, " FROM refreshes WHERE imsi = ?1"));
-    if (!st)
-        return makeError(std::move(st.error()));
-    st->bind(1, imsi);
-    auto row = st->step();
-    if (!row)
-        return makeError(std::move(row.error()));
-    if (!*row) {
-        return makeError(StoreErrc::not_found,
-                         "no refresh in progress for IMSI " + std::string(imsi));
-    }
-    return refreshFrom(*st);
+    return withReader([imsi](Connection& c) {
+        return queryOne(
+            c, sql("SELECT ", kRefreshColumns, " FROM refreshes WHERE imsi = ?1"),
+            [imsi](Statement& st) { st.bind(1, imsi); }, refreshFrom,
+            [imsi] {
+                return makeError(StoreErrc::not_found,
+                                 "no refresh in progress for IMSI " + std::string(imsi));
+            });
+    });
 }
 
 Result<std::vector<RefreshRecord>> Store::listRefreshes() {
-    auto c = reader();
-    if (!c)
-        return makeError(std::move(c.error()));
-    auto st = (*c)->prepare(sql("SELECT ", kRefreshColumns, " FROM refreshes ORDER BY imsi"));
-    if (!st)
-        return makeError(std::move(st.error()));
-    std::vector<RefreshRecord> out;
-    for (;;) {
-        auto row = st->step();
-        if (!row)
-            return makeError(std::move(row.error()));
-        if (!*row)
-            return out;
-        out.push_back(refreshFrom(*st));
-    }
+    return withReader([](Connection& c) {
+        return queryAll(c, sql("SELECT ", kRefreshColumns, " FROM refreshes ORDER BY imsi"), noBind,
+                        refreshFrom);
+    });
 }
 
 Result<void> Store::removeRefresh(std::string_view imsi) {

@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "common/result.h"
@@ -134,6 +135,10 @@ private:
 
     Result<ReaderLease> reader();
     void releaseReader(std::unique_ptr<Connection> c) noexcept;
+    // Runs `read(Connection&)` on a pooled reader, inside one read transaction when `snapshot`
+    // (so several reads see one snapshot). Defined in store.cpp, its only user.
+    template <typename Read>
+    auto withReader(Read&& read, bool snapshot = false) -> std::invoke_result_t<Read&, Connection&>;
     // The refusal for tool mode while a daemon holds the store, if any.
     std::optional<Error> refusal() const;
     Result<void> write(GroupCommitWriter::Job job);
