@@ -2,21 +2,12 @@
 
 #include <cstddef>
 
+#include "common/hex.h"
 #include "hsm/hsm_error.h"
 
 namespace best::hsm {
 
 namespace {
-
-int hexValue(char c) noexcept {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 Result<std::string> percentDecode(std::string_view in, std::string_view what) {
     std::string out;
@@ -26,11 +17,11 @@ Result<std::string> percentDecode(std::string_view in, std::string_view what) {
             out += in[i];
             continue;
         }
-        if (i + 2 >= in.size() || hexValue(in[i + 1]) < 0 || hexValue(in[i + 2]) < 0) {
+        if (i + 2 >= in.size() || hexDigitValue(in[i + 1]) < 0 || hexDigitValue(in[i + 2]) < 0) {
             return makeError(HsmErrc::bad_config,
                              "pkcs11: URI: bad percent-encoding in '" + std::string(what) + "'");
         }
-        out += static_cast<char>(hexValue(in[i + 1]) * 16 + hexValue(in[i + 2]));
+        out += static_cast<char>(hexDigitValue(in[i + 1]) * 16 + hexDigitValue(in[i + 2]));
         i += 2;
     }
     return out;

@@ -5,16 +5,6 @@
 namespace best {
 namespace {
 
-int nibble(char c) noexcept {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 std::string_view trim(std::string_view s) noexcept {
     constexpr std::string_view ws = " \t\r\n";
     auto b = s.find_first_not_of(ws);
@@ -25,6 +15,16 @@ std::string_view trim(std::string_view s) noexcept {
 }
 
 }  // namespace
+
+int hexDigitValue(char c) noexcept {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 std::string toHex(ByteView data) {
     static constexpr char digits[] = "0123456789abcdef";
@@ -49,8 +49,8 @@ Result<void> fromHexInto(std::string_view text, std::string_view what, MutableBy
                                                     std::to_string(text.size() / 2));
     }
     for (std::size_t i = 0; i < out.size(); ++i) {
-        int hi = nibble(text[2 * i]);
-        int lo = nibble(text[2 * i + 1]);
+        int hi = hexDigitValue(text[2 * i]);
+        int lo = hexDigitValue(text[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             OPENSSL_cleanse(out.data(), out.size());
             return makeError(HexErrc::bad_digit, std::string(what) +

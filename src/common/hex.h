@@ -13,6 +13,9 @@ namespace best {
 
 std::string toHex(ByteView data);
 
+// The value 0..15 of one hex digit (either case), or -1 when `c` is not one.
+int hexDigitValue(char c) noexcept;
+
 enum class HexErrc { odd_length = 1, bad_digit, wrong_length };
 inline ErrorDomain errorDomainOf(HexErrc) {
     return ErrorDomain::generic;
