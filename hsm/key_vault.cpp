@@ -511,59 +511,32 @@ Result<crypto::AuthVector> VaultOps::generateVector(const SubscriberRef& sub,
                                                     const crypto::Rand& rand,
                                                     const crypto::Sqn& sqn,
                                                     const crypto::Amf& amf) {
-    // Both blobs' structure first: a malformed row costs no token work.
-    if (auto v = parseBlob(sub.k.blob, BlobPurpose::subscriberK); !v)
-        return makeError(v.error());
-    if (auto v = parseBlob(sub.opc.blob, BlobPurpose::opc); !v)
-        return makeError(v.error());
-    return recovering([&]() -> Result<crypto::AuthVector> {
-        // Both rows' bindings are checked before anything is decrypted or unwrapped.
-        auto opcView = verifiedView(sub.opc, BlobPurpose::opc);
-        if (!opcView)
-            return makeError(opcView.error());
-        auto key = keyFor(sub.k, BlobPurpose::subscriberK);
-        if (!key)
-            return makeError(key.error());
-        auto opc = decryptOpc(*opcView);
-        if (!opc)
-            return makeError(opc.error());
-        HsmAes128 ek(module(), session_.get(), (*key)->object.get(), vault_->caps_.milenage);
-        auto v = crypto::generateVector(ek, *opc, rand, sqn, amf);
-        auto fin = ek.finish();
+    crypto::AuthVector out{};
+    auto r = withMilenage(sub, [&](crypto::BlockCipher& ek, const Opc& opc) -> Result<void> {
+        auto v = crypto::generateVector(ek, opc, rand, sqn, amf);
         if (!v)
             return makeError(v.error());
-        if (!fin)
-            return makeError(fin.error());
-        return v;
+        out = std::move(*v);
+        return {};
     });
+    if (!r)
+        return makeError(r.error());
+    return out;
 }
 
 Result<crypto::Sqn> VaultOps::recoverSqnMs(const SubscriberRef& sub, const crypto::Rand& rand,
                                            const crypto::Auts& auts) {
-    if (auto v = parseBlob(sub.k.blob, BlobPurpose::subscriberK); !v)
-        return makeError(v.error());
-    if (auto v = parseBlob(sub.opc.blob, BlobPurpose::opc); !v)
-        return makeError(v.error());
-    return recovering([&]() -> Result<crypto::Sqn> {
-        // Both rows' bindings are checked before anything is decrypted or unwrapped.
-        auto opcView = verifiedView(sub.opc, BlobPurpose::opc);
-        if (!opcView)
-            return makeError(opcView.error());
-        auto key = keyFor(sub.k, BlobPurpose::subscriberK);
-        if (!key)
-            return makeError(key.error());
-        auto opc = decryptOpc(*opcView);
-        if (!opc)
-            return makeError(opc.error());
-        HsmAes128 ek(module(), session_.get(), (*key)->object.get(), vault_->caps_.milenage);
-        auto s = crypto::recoverSqnMs(ek, *opc, rand, auts);
-        auto fin = ek.finish();
+    crypto::Sqn out{};
+    auto r = withMilenage(sub, [&](crypto::BlockCipher& ek, const Opc& opc) -> Result<void> {
+        auto s = crypto::recoverSqnMs(ek, opc, rand, auts);
         if (!s)
             return makeError(s.error());
-        if (!fin)
-            return makeError(fin.error());
-        return s;
+        out = *s;
+        return {};
     });
+    if (!r)
+        return makeError(r.error());
+    return out;
 }
 
 Result<void> VaultOps::withMilenage(
@@ -574,6 +547,7 @@ Result<void> VaultOps::withMilenage(
     if (auto v = parseBlob(sub.opc.blob, BlobPurpose::opc); !v)
         return makeError(v.error());
     return recovering([&]() -> Result<void> {
+        // Both rows' bindings are checked before anything is decrypted or unwrapped.
         auto opcView = verifiedView(sub.opc, BlobPurpose::opc);
         if (!opcView)
             return makeError(opcView.error());
