@@ -36,6 +36,17 @@ Result<Block> temp(BlockCipher& ek, const Opc& opc, const Rand& rand) {
     return out;
 }
 
+// E_K(in) xor OPc, the last step of every OUTn.
+Result<Block> encryptXorOpc(BlockCipher& ek, const Opc& opc, const Block& in) {
+    Block out;
+    auto r = encrypt(ek, in, out);
+    if (!r)
+        return makeError(r.error());
+    for (std::size_t i = 0; i < 16; ++i)
+        out[i] ^= opc[i];
+    return out;
+}
+
 // OUTn = E_K(rot(x xor OPc, rn) xor cn) xor OPc, x = TEMP (n = 2..5) or TEMP xor rot(...) (n = 1).
 // `x` is already combined with OPc by the caller where needed; see out1() and out2345().
 Result<Block> finish(BlockCipher& ek, const Opc& opc, const Block& x, std::size_t rOctets,
@@ -44,13 +55,7 @@ Result<Block> finish(BlockCipher& ek, const Opc& opc, const Block& x, std::size_
     for (std::size_t i = 0; i < 16; ++i)
         in[i] = x[(i + rOctets) % 16];
     in[15] ^= c;
-    Block out;
-    auto r = encrypt(ek, in, out);
-    if (!r)
-        return makeError(r.error());
-    for (std::size_t i = 0; i < 16; ++i)
-        out[i] ^= opc[i];
-    return out;
+    return encryptXorOpc(ek, opc, in);
 }
 
 // OUT1 = E_K(TEMP xor rot(IN1 xor OPc, r1) xor c1) xor OPc, IN1 = SQN || AMF || SQN || AMF.
@@ -70,13 +75,7 @@ Result<Block> out1(BlockCipher& ek, const Opc& opc, const Rand& rand, const Sqn&
         in[i] = static_cast<std::uint8_t>((*t)[i] ^ in1[j] ^ opc[j]);
     }
     in[15] ^= kC1;
-    Block out;
-    auto r = encrypt(ek, in, out);
-    if (!r)
-        return makeError(r.error());
-    for (std::size_t i = 0; i < 16; ++i)
-        out[i] ^= opc[i];
-    return out;
+    return encryptXorOpc(ek, opc, in);
 }
 
 // TEMP xor OPc, the common input of OUT2..OUT5.
@@ -93,6 +92,15 @@ template <std::size_t N>
 void copyOut(const Block& b, std::size_t from, std::array<std::uint8_t, N>& to) {
     for (std::size_t i = 0; i < N; ++i)
         to[i] = b[from + i];
+}
+
+// The 64-bit MAC at octet `from` of OUT1: f1 (MAC-A) at 0, f1* (MAC-S) at 8.
+Result<Mac8> macAt(const Result<Block>& out1, std::size_t from) {
+    if (!out1)
+        return makeError(out1.error());
+    Mac8 mac;
+    copyOut(*out1, from, mac);
+    return mac;
 }
 
 }  // namespace
@@ -134,21 +142,11 @@ Result<Opc> computeOpc(BlockCipher& ek, const Op& op) {
 }
 
 Result<Mac8> Milenage::f1(const Rand& rand, const Sqn& sqn, const Amf& amf) {
-    auto o = out1(ek_, opc_, rand, sqn, amf);
-    if (!o)
-        return makeError(o.error());
-    Mac8 mac;
-    copyOut(*o, 0, mac);
-    return mac;
+    return macAt(out1(ek_, opc_, rand, sqn, amf), 0);
 }
 
 Result<Mac8> Milenage::f1star(const Rand& rand, const Sqn& sqn, const Amf& amf) {
-    auto o = out1(ek_, opc_, rand, sqn, amf);
-    if (!o)
-        return makeError(o.error());
-    Mac8 mac;
-    copyOut(*o, 8, mac);
-    return mac;
+    return macAt(out1(ek_, opc_, rand, sqn, amf), 8);
 }
 
 Result<F2345> Milenage::f2345(const Rand& rand) {
