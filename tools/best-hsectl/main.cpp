@@ -16,10 +16,10 @@
 namespace {
 
 constexpr const char* kHelp =
+#if BEST_HSECTL_HSM
     "usage: best-hsectl [GLOBAL OPTIONS] COMMAND [ACTION] [OPTIONS]\n"
     "\n"
     "Commands:\n"
-#if BEST_HSECTL_HSM
     "  init         create (or --verify) the HSM token's three keys; never overwrites them\n"
     "  status       token, mechanisms, health probe, store counts, whether a daemon runs\n"
     "  subscriber   add | import | list | show | remove\n"
@@ -33,6 +33,9 @@ constexpr const char* kHelp =
     "Global options (before or after the command): --config FILE (the best-hsed YAML),\n"
     "--module PATH, --token LABEL|URI, --pin-file FILE, --store FILE, --json.\n"
 #else
+    "usage: best-hsectl COMMAND [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
     "  aka-vector   compute a Milenage authentication vector or resync (software, from key "
     "files)\n"
 #endif
