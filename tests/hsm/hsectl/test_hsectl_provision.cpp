@@ -485,6 +485,12 @@ TEST_F(Provision, GlobalOptionsBeforeTheCommandAndFromTheConfig) {
     auto viaConfig = bare({"eas", "list", "--json", "--config", config(0, 5)});
     EXPECT_EQ(viaConfig.exitCode, 0) << viaConfig.err;
     EXPECT_EQ(viaConfig.out.substr(0, 40), "{\"count\":1,\"eas\":[{\"eas_id\":\"eas.example");
+    // A pkcs11: URI naming the module and the PIN file.
+    auto uri =
+        bare({"init", "--verify", "--token",
+              "pkcs11:token=" + token_.label() + "?module-path=" + best::testing::softHsmModule() +
+                  "&pin-source=file:" + token_.pinFile()});
+    EXPECT_EQ(uri.exitCode, 0) << uri.err;
     // Explicit options win over the config.
     const std::string other = token_.dir() + "/other.db";
     auto override = bare({"eas", "add", "--eas-id", "b.example.org", "--mode", "ka-only",
