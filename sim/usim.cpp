@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "common/unique_fd.h"
 #include "sim/sim_error.h"
 #include "sim/tlv.h"
-#include "common/unique_fd.h"
 
 namespace best::sim {
 namespace {

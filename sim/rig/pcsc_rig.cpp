@@ -20,9 +20,9 @@
 #include <sstream>
 #include <thread>
 
+#include "common/unique_fd.h"
 #include "sim/pcsc.h"
 #include "sim/sim_error.h"
-#include "common/unique_fd.h"
 
 #ifndef BEST_RIG_BUILD_ROOT
 #define BEST_RIG_BUILD_ROOT ""
