@@ -17,7 +17,7 @@ ChannelConfig channelConfigFor(Side side, const Header& sessionStartHeader,
     return c;
 }
 
-Result<SecureChannel> SecureChannel::create(const ChannelConfig& config, const ChannelKeys& keys) {
+Result<void> SecureChannel::validate(const ChannelConfig& config) {
     if (config.kid == 0 || config.kid > kMaxKid)
         return makeError(EmsdpErrc::invalid_value, "a session's KID is 1..7");
     if (config.sessionId == 0)
@@ -26,16 +26,46 @@ Result<SecureChannel> SecureChannel::create(const ChannelConfig& config, const C
         static_cast<std::uint8_t>(config.upScheme) > 3) {
         return makeError(EmsdpErrc::invalid_value, "counter scheme must be 0..3");
     }
+    return {};
+}
+
+Result<SecureChannel> SecureChannel::create(const ChannelConfig& config, const ChannelKeys& keys) {
+    if (auto ok = validate(config); !ok)
+        return makeError(ok.error());
     SecureChannel ch(config);
-    if (auto ok = ch.cpInt_.setKey(keys.cpInt); !ok)
+    ch.owned_ = std::make_unique<KeyedContexts>();
+    if (auto ok = ch.owned_->cpInt.setKey(keys.cpInt); !ok)
         return makeError(EmsdpErrc::crypto, ok.error().message);
-    if (auto ok = ch.upInt_.setKey(keys.upInt); !ok)
+    if (auto ok = ch.owned_->upInt.setKey(keys.upInt); !ok)
         return makeError(EmsdpErrc::crypto, ok.error().message);
     if (config.upCiphering) {
-        if (auto ok = ch.upEnc_.setKey(keys.upEnc); !ok)
+        if (auto ok = ch.owned_->upEnc.setKey(keys.upEnc); !ok)
             return makeError(EmsdpErrc::crypto, ok.error().message);
     }
     return ch;
+}
+
+Result<SecureChannel> SecureChannel::create(const ChannelConfig& config, const ChannelKeys& keys,
+                                            ContextCache& cache) {
+    if (auto ok = validate(config); !ok)
+        return makeError(ok.error());
+    auto slot = cache.slab().acquire(keys);
+    if (!slot)
+        return makeError(slot.error());
+    SecureChannel ch(config);
+    ch.slot_ = SlabSlot(cache, *slot);
+    return ch;
+}
+
+Result<KeyedContexts*> SecureChannel::contexts() {
+    if (owned_)
+        return owned_.get();
+    if (!slot_)
+        return makeError(EmsdpErrc::crypto, "the channel has no keys");
+    auto c = slot_.cache()->get(slot_.slot(), config_.upCiphering);
+    if (!c)
+        return makeError(EmsdpErrc::crypto, c.error().message);
+    return *c;
 }
 
 // ---- sending ----------------------------------------------------------------------------------
@@ -54,8 +84,11 @@ Result<std::size_t> SecureChannel::sealCp(const Body& body, MutableByteView out)
     h.kid = config_.kid;
     h.sessionId = config_.sessionId;
     h.scheme = std::holds_alternative<SessionStart>(body) ? CounterScheme::n0 : config_.cpScheme;
+    auto ctx = contexts();
+    if (!ctx)
+        return makeError(ctx.error());
     const auto count = static_cast<std::uint32_t>(cpTx_.next());
-    auto size = emsdp::sealCp(cpInt_, h, count, txDirection(), body, out);
+    auto size = emsdp::sealCp((*ctx)->cpInt, h, count, txDirection(), body, out);
     if (size)
         cpTx_.advance();
     return size;
@@ -73,9 +106,12 @@ Result<std::size_t> SecureChannel::sealUp(ByteView payload, MutableByteView out)
     h.kid = config_.kid;
     h.sessionId = config_.sessionId;
     h.scheme = config_.upScheme;
+    auto ctx = contexts();
+    if (!ctx)
+        return makeError(ctx.error());
     const auto count = static_cast<std::uint32_t>(upTx_.next());
-    auto size = emsdp::sealUp(upInt_, config_.upCiphering ? &upEnc_ : nullptr, h, count,
-                              txDirection(), payload, out);
+    auto size = emsdp::sealUp((*ctx)->upInt, config_.upCiphering ? &(*ctx)->upEnc : nullptr, h,
+                              count, txDirection(), payload, out);
     if (size)
         upTx_.advance();
     return size;
@@ -95,9 +131,12 @@ Result<std::size_t> SecureChannel::sealExhaustionTerminate(MutableByteView out) 
     h.kid = config_.kid;
     h.sessionId = config_.sessionId;
     h.scheme = config_.cpScheme;
+    auto ctx = contexts();
+    if (!ctx)
+        return makeError(ctx.error());
     const auto count = static_cast<std::uint32_t>(cpTx_.next());
     const Body body = SessionTerminateRequest{Cause::counter_exhausted};
-    auto size = emsdp::sealCp(cpInt_, h, count, txDirection(), body, out);
+    auto size = emsdp::sealCp((*ctx)->cpInt, h, count, txDirection(), body, out);
     if (size) {
         cpTx_.advance();
         closed_ = true;
@@ -147,7 +186,10 @@ tl::expected<ReceivedCp, Verdict> SecureChannel::openCp(ByteView datagram) {
     if (!count)
         return tl::unexpected(Verdict::drop(count.error()));
     // MAC.
-    auto mac = macMatches(cpInt_, datagram, *count, bearerOf(Plane::cp), rxDirection());
+    auto ctx = contexts();
+    if (!ctx)
+        return tl::unexpected(Verdict::drop(DropReason::crypto_failure));
+    auto mac = macMatches((*ctx)->cpInt, datagram, *count, bearerOf(Plane::cp), rxDirection());
     if (!mac)
         return tl::unexpected(Verdict::drop(DropReason::crypto_failure));
     if (!*mac)
@@ -198,7 +240,10 @@ tl::expected<ReceivedCp, Verdict> SecureChannel::acceptSessionStart(ByteView dat
     auto count = cpRx_.candidate(header->counterField, header->scheme);
     if (!count)
         return tl::unexpected(Verdict::drop(count.error()));
-    auto mac = macMatches(cpInt_, datagram, *count, bearerOf(Plane::cp), rxDirection());
+    auto ctx = contexts();
+    if (!ctx)
+        return tl::unexpected(Verdict::drop(DropReason::crypto_failure));
+    auto mac = macMatches((*ctx)->cpInt, datagram, *count, bearerOf(Plane::cp), rxDirection());
     if (!mac)
         return tl::unexpected(Verdict::drop(DropReason::crypto_failure));
     if (!*mac)
@@ -229,7 +274,10 @@ tl::expected<ReceivedUp, Verdict> SecureChannel::openUp(ByteView datagram, Mutab
     auto count = upRx_.candidate(header->counterField, header->scheme);
     if (!count)
         return tl::unexpected(Verdict::drop(count.error()));
-    auto mac = macMatches(upInt_, datagram, *count, bearerOf(Plane::up), rxDirection());
+    auto ctx = contexts();
+    if (!ctx)
+        return tl::unexpected(Verdict::drop(DropReason::crypto_failure));
+    auto mac = macMatches((*ctx)->upInt, datagram, *count, bearerOf(Plane::up), rxDirection());
     if (!mac)
         return tl::unexpected(Verdict::drop(DropReason::crypto_failure));
     if (!*mac)
@@ -238,7 +286,7 @@ tl::expected<ReceivedUp, Verdict> SecureChannel::openUp(ByteView datagram, Mutab
     ReceivedUp r{*header, *count, payload, false};
     if (decipher) {
         MutableByteView dst = plain.first(payload.size());
-        auto ok = upEnc_.apply(*count, bearerOf(Plane::up), rxDirection(), payload, dst);
+        auto ok = (*ctx)->upEnc.apply(*count, bearerOf(Plane::up), rxDirection(), payload, dst);
         if (!ok)
             return tl::unexpected(Verdict::drop(DropReason::crypto_failure, true));
         r.payload = dst;

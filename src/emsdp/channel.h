@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "common/bytes.h"
@@ -24,6 +25,7 @@
 #include "crypto/key_hierarchy.h"
 #include "emsdp/counter.h"
 #include "emsdp/header.h"
+#include "emsdp/key_slab.h"
 #include "emsdp/message.h"
 #include "emsdp/outcome.h"
 
@@ -82,9 +84,16 @@ struct ReceivedUp {
 
 class SecureChannel {
 public:
-    // Keys the integrity and ciphering objects once. Fails on an invalid config (KID 0) or when
-    // OpenSSL fails.
+    // Owning form (the UE): keys the integrity and ciphering objects once. Fails on an invalid
+    // config (KID 0) or when OpenSSL fails.
     static Result<SecureChannel> create(const ChannelConfig& config, const ChannelKeys& keys);
+    // Slab form (the HSE, issue 6): the keys go to a slot of cache.slab() and the channel holds
+    // only the slot; keyed contexts come from `cache` while the session is in use (re-keyed from
+    // the slab after an eviction). The slot is wiped when the channel is destroyed. Errors: the
+    // config's, and KeySlabErrc::full (ErrorDomain::generic) when every slot is in use. The
+    // cache and its slab must outlive the channel.
+    static Result<SecureChannel> create(const ChannelConfig& config, const ChannelKeys& keys,
+                                        ContextCache& cache);
 
     SecureChannel(SecureChannel&&) noexcept = default;
     SecureChannel& operator=(SecureChannel&&) noexcept = default;
@@ -93,6 +102,7 @@ public:
 
     const ChannelConfig& config() const noexcept { return config_; }
     bool closed() const noexcept { return closed_; }
+    bool slabBacked() const noexcept { return static_cast<bool>(slot_); }
 
     // ---- sending (returns the datagram size written to `out`) ----
     // Any CP body this side sends, under the next CP COUNT. A Session Start uses n = 0 (and is
@@ -130,15 +140,17 @@ public:
 
 private:
     SecureChannel(const ChannelConfig& config) : config_(config) {}
+    static Result<void> validate(const ChannelConfig& config);
+    // The keyed contexts: owned, or from the cache (a miss re-keys from the slab).
+    Result<KeyedContexts*> contexts();
     tl::expected<Header, Verdict> checkFront(ByteView datagram, Plane plane,
                                              CounterScheme scheme) const;
     std::uint8_t txDirection() const noexcept { return directionOf(config_.side); }
     std::uint8_t rxDirection() const noexcept { return directionOf(peerOf(config_.side)); }
 
     ChannelConfig config_;
-    crypto::Eia2 cpInt_;
-    crypto::Eia2 upInt_;
-    crypto::Eea2 upEnc_;
+    std::unique_ptr<KeyedContexts> owned_;  // owning form
+    SlabSlot slot_;                         // slab form
     TxCounter cpTx_;
     TxCounter upTx_;
     CpRxCounter cpRx_;

@@ -309,7 +309,7 @@ Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& n
         }
         w.mapping(root, "",
                   {"hse_id", "listen", "runtime_file", "hsm", "store", "sqn", "policy", "sink",
-                   "logging"});
+                   "logging", "limits"});
         if (w.required(root, "hse_id", "") && w.str(root["hse_id"], "hse_id", c.hseId)) {
             if (c.hseId.size() > 64) {
                 w.fail(root["hse_id"], "hse_id", ConfigErrc::bad_value,
@@ -382,6 +382,16 @@ Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& n
                     w.str(s["uplink"], "sink.uplink", c.uplinkSink);
                 if (s["downlink"])
                     w.str(s["downlink"], "sink.downlink", c.downlinkSocket);
+            }
+        }
+        if (auto lm = root["limits"]) {
+            if (w.mapping(lm, "limits", {"max_sessions", "context_cache"})) {
+                if (lm["max_sessions"])
+                    w.integer(lm["max_sessions"], "limits.max_sessions", c.maxSessions, 1,
+                              16777216);
+                if (lm["context_cache"])
+                    w.integer(lm["context_cache"], "limits.context_cache", c.contextCache, 1,
+                              1048576);
             }
         }
         if (auto lg = root["logging"]) {

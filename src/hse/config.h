@@ -70,6 +70,11 @@ struct HsedConfig {
     std::string uplinkSink;      // UNIX datagram socket the uplink payloads go to
     std::string downlinkSocket;  // UNIX datagram socket the daemon reads downlink from
     std::string logLevel = "info";
+    // Session memory (issue 6, docs/hsed.md "Session memory"): the locked key slab holds
+    // limits.max_sessions sessions (48 octets each, mlock'ed at start-up; a Session Request past
+    // it gets Reject 0x0F with Back-off); limits.context_cache keyed OpenSSL context sets at most.
+    std::uint32_t maxSessions = 65536;
+    std::uint32_t contextCache = 4096;
 };
 
 // Parses and validates; `text` is the file's content, `name` what errors call it.

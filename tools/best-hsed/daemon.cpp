@@ -395,10 +395,11 @@ struct Daemon::Impl {
         bool terminateResent = false;     // A13: the Terminate Request is resent once, at 4 s
         Bytes request;  // the Session Request octets (cache key) while unconfirmed
         Bytes start;    // the latest Session Start octets (4.6, A13)
-        // A full attempt, for resynchronisation (4.1 step 4, A14).
-        EstablishInput input;
+        // A full attempt, for resynchronisation (4.1 step 4, A14); freed at confirmation (the
+        // request and start octets too: an idle confirmed session stays small, issue 6).
+        std::unique_ptr<EstablishInput> input;
         crypto::Rand rand{};
-        store::SubscriberRecord subscriber;
+        std::unique_ptr<store::SubscriberRecord> subscriber;
         int resyncs = 0;
     };
 
@@ -418,6 +419,10 @@ struct Daemon::Impl {
     std::vector<std::function<void()>> inbox;
     bool stopping = false;
 
+    // Session keys (issue 6): raw keys in the locked slab, keyed contexts in a bounded cache.
+    // Declared before `sessions`: the channels release their slots first.
+    std::unique_ptr<emsdp::KeySlab> keySlab;
+    std::unique_ptr<emsdp::ContextCache> keyCache;
     std::unordered_map<std::uint32_t, Session> sessions;
     std::set<std::uint32_t> reservedIds;
     std::map<Bytes, std::uint32_t> requestCache;
@@ -561,6 +566,13 @@ struct Daemon::Impl {
                                   cfg.policy.backoffSeconds);
             return;
         }
+        // Issue 6: every key slot taken (by sessions and requests in flight): 0x0F with Back-off
+        // before any HSM work (decision 87).
+        if (sessions.size() + inFlight.size() >= cfg.maxSessions) {
+            sendUnprotectedReject(sock, src, 0, emsdp::Cause::congestion,
+                                  cfg.policy.backoffSeconds);
+            return;
+        }
         auto digits = body.imsi.digits();
         if (!digits) {
             sendUnprotectedReject(sock, src, 0, emsdp::Cause::unknown_subscriber);
@@ -657,11 +669,23 @@ struct Daemon::Impl {
         cc.upScheme = static_cast<emsdp::CounterScheme>(cfg.policy.upCounterScheme);
         cc.upEnabled = out.grant.service != emsdp::Service::kaOnly;
         cc.upCiphering = out.grant.service == emsdp::Service::upConfidentiality;
-        auto channel = emsdp::SecureChannel::create(cc, emsdp::ChannelKeys::from(*out.keys));
+        if (resyncOf != 0)
+            sessions[resyncOf].channel.reset();  // the new attempt's keys take its slot
+        auto channel =
+            emsdp::SecureChannel::create(cc, emsdp::ChannelKeys::from(*out.keys), *keyCache);
         out.keys.reset();
         if (!channel) {
-            log::error(kLog, "cannot key a channel: " + channel.error().message);
-            sendUnprotectedReject(sock, src, rejectId, emsdp::Cause::internal_error);
+            const bool full = channel.error().domain == ErrorDomain::generic &&
+                              channel.error().code == static_cast<int>(emsdp::KeySlabErrc::full);
+            if (full) {
+                sendUnprotectedReject(sock, src, rejectId, emsdp::Cause::congestion,
+                                      cfg.policy.backoffSeconds);
+            } else {
+                log::error(kLog, "cannot key a channel: " + channel.error().message);
+                sendUnprotectedReject(sock, src, rejectId, emsdp::Cause::internal_error);
+            }
+            if (resyncOf != 0)
+                forgetAttempt(resyncOf);
             return;
         }
         auto checksum = emsdp::requestChecksum(in.request);
@@ -707,8 +731,8 @@ struct Daemon::Impl {
             s.seq = nextSeq++;
             s.createdMs = loop.nowMs();
             s.request = in.request;
-            s.input = in;
-            s.input.tentative.reset();
+            s.input = std::make_unique<EstablishInput>(in);
+            s.input->tentative.reset();
         }
         s.imsi = in.imsi;
         s.kid = out.kid;
@@ -722,7 +746,7 @@ struct Daemon::Impl {
         s.start.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
         if (out.rand)
             s.rand = *out.rand;
-        s.subscriber = out.subscriber;
+        s.subscriber = std::make_unique<store::SubscriberRecord>(out.subscriber);
         if (!resumption)
             tentative[in.imsi][out.kid] = out.keySet;
         if (resyncOf == 0) {
@@ -770,7 +794,11 @@ struct Daemon::Impl {
         s.jobRunning = true;
         Impl* self = this;
         store::Store* stp = st.get();
-        const auto sub = std::make_shared<store::SubscriberRecord>(s.subscriber);
+        if (!s.subscriber || !s.input) {
+            drop(emsdp::DropReason::unsolicited_reject);
+            return;
+        }
+        const auto sub = std::make_shared<store::SubscriberRecord>(*s.subscriber);
         const crypto::Rand rand = s.rand;
         const crypto::Auts auts = *rej->body.auts;
         vault->post(
@@ -814,7 +842,7 @@ struct Daemon::Impl {
             forgetAttempt(sid);
             return;
         }
-        EstablishInput in = s.input;
+        EstablishInput in = *s.input;
         in.kid = s.kid;
         in.sessionId = sid;
         s.jobRunning = true;
@@ -924,9 +952,10 @@ struct Daemon::Impl {
     void confirm(Session& s) {
         s.confirmed = true;
         requestCache.erase(s.request);
-        s.request.clear();
-        s.start.clear();
-        s.input = EstablishInput{};
+        s.request = Bytes{};  // frees the octets (clear() keeps the capacity)
+        s.start = Bytes{};
+        s.input.reset();
+        s.subscriber.reset();
         const std::string imsi = s.imsi;
         const std::uint8_t kid = s.kid;
         const std::uint64_t seq = s.seq;
@@ -1134,6 +1163,16 @@ struct Daemon::Impl {
             log::info(kLog, "RLIMIT_MEMLOCK " + (ml.rlim_cur == RLIM_INFINITY
                                                      ? std::string("unlimited")
                                                      : std::to_string(ml.rlim_cur) + " octets"));
+        // Issue 6: the session key slab is locked now, or start-up fails naming RLIMIT_MEMLOCK.
+        auto slab = emsdp::KeySlab::create(cfg.maxSessions);
+        if (!slab)
+            return makeError(slab.error());
+        keySlab = std::make_unique<emsdp::KeySlab>(std::move(*slab));
+        keyCache = std::make_unique<emsdp::ContextCache>(*keySlab, cfg.contextCache);
+        log::info(kLog, "session key slab: " + std::to_string(cfg.maxSessions) + " sessions, " +
+                            std::to_string(keySlab->lockedBytes()) +
+                            " octets locked; context cache " +
+                            std::to_string(keyCache->capacity()));
         hsm::HsmConfig hc;
         hc.module = cfg.hsm.module;
         hc.token = cfg.hsm.token;
