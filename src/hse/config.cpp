@@ -288,6 +288,46 @@ void parsePolicy(Walker& w, const YAML::Node& n, Policy& p) {
     }
 }
 
+// admin, metrics, health (issue 7; docs/operations.md).
+void parseOperations(Walker& w, const YAML::Node& root, HsedConfig& c) {
+    if (auto a = root["admin"]) {
+        if (w.mapping(a, "admin", {"socket", "group"})) {
+            if (w.required(a, "socket", "admin") &&
+                w.str(a["socket"], "admin.socket", c.admin.socketPath)) {
+                if (c.admin.socketPath.size() >= 108 || c.admin.socketPath[0] != '/')
+                    w.fail(a["socket"], "admin.socket", ConfigErrc::bad_value,
+                           "must be an absolute path of at most 107 octets");
+            }
+            if (a["group"])
+                w.str(a["group"], "admin.group", c.admin.group);
+        }
+    }
+    if (auto m = root["metrics"]) {
+        if (w.mapping(m, "metrics", {"address", "port"})) {
+            c.metrics.enabled = true;
+            if (m["address"] && w.str(m["address"], "metrics.address", c.metrics.address)) {
+                in_addr a4{};
+                in6_addr a6{};
+                const bool v4 = inet_pton(AF_INET, c.metrics.address.c_str(), &a4) == 1;
+                const bool v6 = !v4 && inet_pton(AF_INET6, c.metrics.address.c_str(), &a6) == 1;
+                const bool loopback =
+                    (v4 && (ntohl(a4.s_addr) >> 24) == 127) || (v6 && IN6_IS_ADDR_LOOPBACK(&a6));
+                if (!loopback)
+                    w.fail(m["address"], "metrics.address", ConfigErrc::bad_value,
+                           "'" + c.metrics.address +
+                               "' is not a numeric loopback address (127.0.0.0/8 or ::1)");
+            }
+            if (m["port"])
+                w.integer(m["port"], "metrics.port", c.metrics.port, 0, 65535);
+        }
+    }
+    if (auto h = root["health"]) {
+        if (w.mapping(h, "health", {"probe_interval"}) && h["probe_interval"])
+            w.integer(h["probe_interval"], "health.probe_interval", c.healthProbeIntervalSeconds, 1,
+                      3600);
+    }
+}
+
 }  // namespace
 
 Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& name) {
@@ -309,7 +349,7 @@ Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& n
         }
         w.mapping(root, "",
                   {"hse_id", "listen", "runtime_file", "hsm", "store", "sqn", "policy", "sink",
-                   "logging", "limits"});
+                   "logging", "admin", "metrics", "health", "limits"});
         if (w.required(root, "hse_id", "") && w.str(root["hse_id"], "hse_id", c.hseId)) {
             if (c.hseId.size() > 64) {
                 w.fail(root["hse_id"], "hse_id", ConfigErrc::bad_value,
@@ -404,6 +444,7 @@ Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& n
                 }
             }
         }
+        parseOperations(w, root, c);
     } catch (const YAML::Exception& e) {
         return makeError(ConfigErrc::syntax, name + ": " + e.what());
     }

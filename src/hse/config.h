@@ -57,6 +57,18 @@ struct HsmConfig {
     unsigned workers = 2;
 };
 
+// Operations (issue 7): the admin UNIX socket, the metrics page, the HSM health probe.
+struct AdminConfig {
+    std::string socketPath;  // empty: no admin socket
+    std::string group;       // the socket's group (name or number); empty: the daemon's group
+};
+
+struct MetricsConfig {
+    bool enabled = false;               // the `metrics` block is present
+    std::string address = "127.0.0.1";  // numeric, loopback only
+    std::uint16_t port = 9163;          // 0: the kernel picks; reported in the runtime file
+};
+
 struct HsedConfig {
     std::string sourcePath;
     std::string hseId;
@@ -75,6 +87,9 @@ struct HsedConfig {
     // it gets Reject 0x0F with Back-off); limits.context_cache keyed OpenSSL context sets at most.
     std::uint32_t maxSessions = 65536;
     std::uint32_t contextCache = 4096;
+    AdminConfig admin;
+    MetricsConfig metrics;
+    std::uint32_t healthProbeIntervalSeconds = 5;  // health.probe_interval
 };
 
 // Parses and validates; `text` is the file's content, `name` what errors call it.

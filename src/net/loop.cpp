@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <stdexcept>
@@ -270,6 +271,181 @@ Result<SocketAddress> UdpSocket::localAddress() const {
     if (rc != 0)
         return uvError("uv_udp_getsockname", rc);
     return a;
+}
+
+// ---- StreamConnection
+
+StreamConnection::StreamConnection(Loop& loop, bool isUnix)
+    : Handle(loop, reinterpret_cast<uv_handle_t*>(&u_)), unix_(isUnix) {
+    int rc = isUnix ? uv_pipe_init(loop.raw(), &u_.pipe, 0) : uv_tcp_init(loop.raw(), &u_.tcp);
+    if (rc != 0)
+        throw std::runtime_error(std::string("stream init: ") + uv_strerror(rc));
+    u_.pipe.data = static_cast<Handle*>(this);  // the same field in both members
+    acceptedMs_ = loop.nowMs();
+}
+
+StreamConnection::~StreamConnection() {
+    if (onClosed_) {
+        auto cb = std::move(onClosed_);
+        guard("stream closed", [&cb] { cb(); });
+    }
+}
+
+Result<void> StreamConnection::startRead(DataCallback onData, EndCallback onEnd) {
+    onData_ = std::move(onData);
+    onEnd_ = std::move(onEnd);
+    int rc = uv_read_start(stream(), &StreamConnection::onAlloc, &StreamConnection::onRead);
+    if (rc != 0)
+        return uvError("uv_read_start", rc);
+    return {};
+}
+
+void StreamConnection::stopRead() noexcept {
+    uv_read_stop(stream());
+}
+
+void StreamConnection::onAlloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+    auto* self = static_cast<StreamConnection*>(static_cast<Handle*>(h->data));
+    buf->base = reinterpret_cast<char*>(self->buffer_);
+    buf->len = sizeof self->buffer_;
+}
+
+void StreamConnection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
+    auto* self = static_cast<StreamConnection*>(static_cast<Handle*>(s->data));
+    if (n == 0 || self->closing())
+        return;
+    if (n < 0) {
+        uv_read_stop(s);
+        guard("stream end", [self] {
+            if (self->onEnd_)
+                self->onEnd_(*self);
+        });
+        self->close();
+        return;
+    }
+    guard("stream read", [&] {
+        if (self->onData_)
+            self->onData_(*self, ByteView(reinterpret_cast<const std::uint8_t*>(buf->base),
+                                          static_cast<std::size_t>(n)));
+    });
+}
+
+namespace {
+struct WriteRequest {
+    uv_write_t req;
+    std::string data;
+};
+}  // namespace
+
+void StreamConnection::write(std::string data) {
+    if (closing())
+        return;
+    auto* r = new WriteRequest{};
+    r->data = std::move(data);
+    r->req.data = this;
+    uv_buf_t b = uv_buf_init(r->data.data(), static_cast<unsigned>(r->data.size()));
+    int rc = uv_write(&r->req, stream(), &b, 1, [](uv_write_t* req, int status) {
+        auto* wr = reinterpret_cast<WriteRequest*>(req);
+        auto* self = static_cast<StreamConnection*>(req->data);
+        delete wr;
+        // A cancelled write (UV_ECANCELED) comes while the handle closes: do nothing.
+        if (status == UV_ECANCELED)
+            return;
+        --self->pendingWrites_;
+        if (status != 0 || (self->closeWhenWritten_ && self->pendingWrites_ == 0))
+            self->close();
+    });
+    if (rc != 0) {
+        delete r;
+        close();
+        return;
+    }
+    ++pendingWrites_;
+}
+
+void StreamConnection::closeAfterWrites() noexcept {
+    closeWhenWritten_ = true;
+    if (pendingWrites_ == 0)
+        close();
+}
+
+int StreamConnection::fd() const noexcept {
+    uv_os_fd_t f = -1;
+    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&u_), &f) != 0)
+        return -1;
+    return f;
+}
+
+Result<ucred> StreamConnection::peerCredentials() const {
+    ucred c{};
+    socklen_t len = sizeof c;
+    const int f = fd();
+    if (!unix_ || f < 0 || ::getsockopt(f, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0)
+        return makeError(NetErrc::uv, "SO_PEERCRED unavailable");
+    return c;
+}
+
+// ---- StreamServer
+
+StreamServer::StreamServer(Loop& loop, bool isUnix)
+    : Handle(loop, reinterpret_cast<uv_handle_t*>(&u_)), unix_(isUnix) {
+    int rc = isUnix ? uv_pipe_init(loop.raw(), &u_.pipe, 0) : uv_tcp_init(loop.raw(), &u_.tcp);
+    if (rc != 0)
+        throw std::runtime_error(std::string("stream init: ") + uv_strerror(rc));
+    u_.pipe.data = static_cast<Handle*>(this);  // the same field in both members
+}
+
+Result<void> StreamServer::listenUnix(const std::string& path, AcceptCallback cb, int backlog) {
+    if (!unix_)
+        return makeError(NetErrc::address, "not a UNIX stream server");
+    cb_ = std::move(cb);
+    ::unlink(path.c_str());
+    int rc = uv_pipe_bind(&u_.pipe, path.c_str());
+    if (rc != 0)
+        return uvError(("bind " + path).c_str(), rc);
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&u_), backlog, &StreamServer::onConnection);
+    if (rc != 0)
+        return uvError(("listen " + path).c_str(), rc);
+    return {};
+}
+
+Result<void> StreamServer::listenTcp(const SocketAddress& addr, AcceptCallback cb, int backlog) {
+    if (unix_)
+        return makeError(NetErrc::address, "not a TCP stream server");
+    cb_ = std::move(cb);
+    int rc =
+        uv_tcp_bind(&u_.tcp, addr.get(), addr.storage.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+    if (rc == 0)
+        rc = uv_listen(reinterpret_cast<uv_stream_t*>(&u_), backlog, &StreamServer::onConnection);
+    if (rc != 0)
+        return uvError(("listen " + addr.toString()).c_str(), rc);
+    return {};
+}
+
+Result<SocketAddress> StreamServer::localAddress() const {
+    SocketAddress a;
+    int len = sizeof a.storage;
+    if (unix_)
+        return makeError(NetErrc::address, "a UNIX stream server has no socket address");
+    int rc = uv_tcp_getsockname(&u_.tcp, reinterpret_cast<sockaddr*>(&a.storage), &len);
+    if (rc != 0)
+        return uvError("uv_tcp_getsockname", rc);
+    return a;
+}
+
+void StreamServer::onConnection(uv_stream_t* s, int status) noexcept {
+    auto* self = static_cast<StreamServer*>(static_cast<Handle*>(s->data));
+    if (status != 0)
+        return;
+    guard("stream accept", [self, s] {
+        auto* c = new StreamConnection(self->loop(), self->unix_);
+        if (uv_accept(s, c->stream()) != 0) {
+            c->close();
+            return;
+        }
+        if (self->cb_)
+            self->cb_(*c);
+    });
 }
 
 }  // namespace best::net

@@ -174,4 +174,71 @@ private:
     alignas(16) std::uint8_t buffer_[2048];
 };
 
+// A connected byte stream (UNIX or TCP) accepted by a StreamServer. It owns itself: it lives
+// until close() (or the peer's end, see startRead) and its memory is freed in the close
+// callback, which first runs the onClosed callback (so an owner can forget its pointer).
+class StreamConnection final : public Handle {
+public:
+    // data is valid only during the call.
+    using DataCallback = std::function<void(StreamConnection&, ByteView data)>;
+    // The peer ended the stream or reading failed; the connection is closed after the call.
+    using EndCallback = std::function<void(StreamConnection&)>;
+    Result<void> startRead(DataCallback onData, EndCallback onEnd);
+    void stopRead() noexcept;
+    // Queues a copy of `data`; a failed write closes the connection.
+    void write(std::string data);
+    // Closes once every queued write has completed (at once when none is pending).
+    void closeAfterWrites() noexcept;
+    void setOnClosed(std::function<void()> cb) { onClosed_ = std::move(cb); }
+    int fd() const noexcept;
+    bool isUnix() const noexcept { return unix_; }
+    // SO_PEERCRED of a UNIX connection.
+    Result<ucred> peerCredentials() const;
+    std::uint64_t acceptedMs() const noexcept { return acceptedMs_; }
+
+private:
+    friend class Loop;
+    friend class StreamServer;
+    StreamConnection(Loop& loop, bool isUnix);
+    ~StreamConnection() override;
+    uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&u_); }
+    static void onAlloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
+    static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
+    union Storage {
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+    } u_;
+    bool unix_;
+    DataCallback onData_;
+    EndCallback onEnd_;
+    std::function<void()> onClosed_;
+    std::size_t pendingWrites_ = 0;
+    bool closeWhenWritten_ = false;
+    std::uint64_t acceptedMs_ = 0;
+    alignas(16) std::uint8_t buffer_[4096];
+};
+
+// A listening UNIX or TCP stream socket. Each accepted connection is handed to the callback
+// once; it owns itself from then on (StreamConnection).
+class StreamServer final : public Handle {
+public:
+    using AcceptCallback = std::function<void(StreamConnection&)>;
+    // Binds `path` (a stale socket file is removed first) and listens. The caller sets the
+    // file's owner and mode.
+    Result<void> listenUnix(const std::string& path, AcceptCallback cb, int backlog = 16);
+    Result<void> listenTcp(const SocketAddress& addr, AcceptCallback cb, int backlog = 16);
+    Result<SocketAddress> localAddress() const;  // TCP only
+
+private:
+    friend class Loop;
+    StreamServer(Loop& loop, bool isUnix);
+    static void onConnection(uv_stream_t* s, int status) noexcept;
+    union Storage {
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+    } u_;
+    bool unix_;
+    AcceptCallback cb_;
+};
+
 }  // namespace best::net
