@@ -189,6 +189,24 @@ struct UeEngine::Attempt {
 // An outstanding CP request of the UE inside the session.
 enum class TxKind : std::uint8_t { none, terminate, manageKeys };
 
+// A refresh whose RAND / AUTN wait for the USIM (4.4).
+struct UeEngine::RefreshRun {
+    std::uint32_t ticket = 0;
+    bool hseTriggered = false;  // an HSE Manage Keys Request (else the Response to the UE's)
+    emsdp::RefreshOrigin origin = emsdp::RefreshOrigin::ue;
+    crypto::Rand rand{};
+    crypto::Autn autn{};
+    crypto::KeyAgreement keyAgreement = crypto::KeyAgreement::umts;
+    std::uint8_t newKid = 0;
+};
+
+struct UeEngine::UeRefreshDone {
+    crypto::Rand rand{};
+    std::uint8_t newKid = 0;
+    std::optional<emsdp::MessageReject> reject;  // what the UE answered when it failed
+    RefreshFailure failure = RefreshFailure::akaMacFailure;
+};
+
 struct UeEngine::Session {
     Session(SecureChannel c, const SessionInfo& i) : channel(std::move(c)), info(i) {}
 
@@ -202,6 +220,13 @@ struct UeEngine::Session {
     std::optional<Cause> terminateCause;
     MonoTime txFirst{};
     std::size_t txResends = 0;
+    // A refresh waiting for the USIM, and the last HSE Manage Keys Request answered in this
+    // session with that answer (4.6: a repeat gets it again, re-protected, without AKA).
+    std::optional<RefreshRun> refresh;
+    std::optional<crypto::Rand> answeredRand;
+    std::optional<emsdp::UeManageKeysResponse> answer;
+    emsdp::RefreshOrigin answeredOrigin = emsdp::RefreshOrigin::hse;
+    RefreshFailure answeredFailure = RefreshFailure::akaMacFailure;
 };
 
 UeEngine::UeEngine(std::shared_ptr<const UeSettings> settings, const emsdp::Imsi& imsi,
@@ -250,6 +275,16 @@ std::optional<SessionInfo> UeEngine::session() const noexcept {
     if (!session_)
         return std::nullopt;
     return session_->info;
+}
+
+bool UeEngine::refreshOutstanding() const noexcept {
+    return session_ && (session_->tx == TxKind::manageKeys || session_->refresh.has_value());
+}
+
+std::optional<std::uint8_t> UeEngine::pendingKid() const noexcept {
+    if (!state_.pending)
+        return std::nullopt;
+    return state_.pending->kid;
 }
 
 std::optional<emsdp::CounterSnapshot> UeEngine::counters() const noexcept {
@@ -531,6 +566,10 @@ void UeEngine::onSessionStart(ByteView datagram, const UeTime& now, Output& out)
 
 bool UeEngine::onAkaResult(std::uint32_t ticket, Result<AkaOutcome> outcome, const UeTime& now,
                            Output& out) {
+    if (ticket != 0 && session_ && session_->refresh && session_->refresh->ticket == ticket) {
+        onRefreshAka(std::move(outcome), now, out);
+        return true;
+    }
     if (!attempt_ || ticket == 0 || attempt_->akaTicket != ticket)
         return false;
     attempt_->akaTicket = 0;
@@ -686,7 +725,7 @@ void UeEngine::establish(SecureChannel channel, const SessionInfo& info, const K
         sendCp(emsdp::SessionStartConfirmation{}, out);
 }
 
-void UeEngine::onSessionCp(ByteView datagram, const UeTime& now, Output& out) {
+void UeEngine::onSessionCp(ByteView datagram, const UeTime& /*now*/, Output& out) {
     if (datagram.size() == session_->startSize && datagram.size() > emsdp::kHeaderBaseSize &&
         datagram[emsdp::kHeaderBaseSize] == static_cast<std::uint8_t>(Command::sessionStart) &&
         getBe32(datagram.data() + datagram.size() - emsdp::kMacSize) == session_->startMac) {
@@ -720,14 +759,17 @@ void UeEngine::onSessionCp(ByteView datagram, const UeTime& now, Output& out) {
         endSession(out, Party::ue, s.terminateCause, true);
         return;
     }
-    if (std::holds_alternative<emsdp::HseManageKeysRequest>(r->body) ||
-        std::holds_alternative<emsdp::HseManageKeysResponse>(r->body)) {
-        onManageKeys(*r, now, out);
+    if (const auto* mk = std::get_if<emsdp::HseManageKeysRequest>(&r->body)) {
+        onRefreshRequest(*mk, out);
+        return;
+    }
+    if (const auto* mk = std::get_if<emsdp::HseManageKeysResponse>(&r->body)) {
+        onRefreshResponse(*mk, out);
         return;
     }
     if (const auto* rj = std::get_if<emsdp::MessageReject>(&r->body)) {
         if (s.tx == TxKind::manageKeys) {
-            onManageKeys(*r, now, out);
+            onRefreshRejected(*rj, out);
             return;
         }
         emit(out, PeerRejected{rj->cause});
@@ -736,17 +778,222 @@ void UeEngine::onSessionCp(ByteView datagram, const UeTime& now, Output& out) {
     drop(out, DropReason::unexpected_command);
 }
 
-void UeEngine::onManageKeys(const emsdp::ReceivedCp& message, const UeTime& /*now*/, Output& out) {
-    // ---- Issue 7 (key refresh, UE side) plugs in here. ----
-    // An HSE Manage Keys Request (RAND, AUTN, Key agreement used, New key ID, Refresh origin),
-    // the HSE's Manage Keys Response to the UE's request, or a MAC'd Reject answering it arrive
-    // here MAC-verified, inside the session. Until then they only end the UE's outstanding
-    // request and are reported.
+// ---- key refresh (4.4, 4.6, A7, A8, A10, A11, A15) -------------------------------------------
+
+void UeEngine::onRefreshResponse(const emsdp::HseManageKeysResponse& r, Output& out) {
     Session& s = *session_;
-    const Command command = emsdp::commandOf(message.body);
-    if (s.tx == TxKind::manageKeys && command != Command::manageKeysRequest)
+    if (s.refresh && !s.refresh->hseTriggered && s.refresh->rand == r.rand) {
+        drop(out, DropReason::unexpected_command);  // the USIM is answering this RAND already
+        return;
+    }
+    if (lastUeRefresh_ && lastUeRefresh_->rand == r.rand) {
+        // A15: a RAND the UE already ran is done; no second USIM run. A Reject the UE sent for
+        // it is sent again (re-protected under the next COUNT) when the UE is asking again.
+        const UeRefreshDone& done = *lastUeRefresh_;
+        if (s.tx != TxKind::manageKeys) {
+            drop(out, DropReason::unexpected_command);
+            return;
+        }
         s.tx = TxKind::none;
-    emit(out, ManageKeysUnhandled{command});
+        if (done.reject) {
+            const emsdp::MessageReject rj = *done.reject;
+            const RefreshFailure why = done.failure;
+            sendCp(rj, out);
+            emit(out, RefreshFailed{why, emsdp::RefreshOrigin::ue, rj.cause});
+        } else {
+            emit(out, RefreshCompleted{done.newKid, emsdp::RefreshOrigin::ue});
+        }
+        return;
+    }
+    if (s.tx != TxKind::manageKeys) {
+        drop(out, DropReason::unexpected_command);  // no request of the UE waits for it
+        return;
+    }
+    s.tx = TxKind::none;  // answered: the resend schedule stops
+    RefreshRun run;
+    run.hseTriggered = false;
+    run.origin = emsdp::RefreshOrigin::ue;
+    run.rand = r.rand;
+    run.autn = r.autn;
+    run.keyAgreement = r.keyAgreement;
+    run.newKid = r.newKeyId;
+    startRefreshAka(run, out);
+}
+
+void UeEngine::onRefreshRequest(const emsdp::HseManageKeysRequest& r, Output& out) {
+    Session& s = *session_;
+    // A8: a UE whose key sets are not storable could never resume with the new set, so it spends
+    // no SQN on one; an HSE following A8 never sends this. A terminating session takes no new
+    // refresh (4.5: an unfinished refresh is abandoned).
+    if (!settings_->capabilities.keySetsStorable() || s.tx == TxKind::terminate) {
+        drop(out, DropReason::unexpected_command);
+        return;
+    }
+    if (s.answeredRand && *s.answeredRand == r.rand && s.answer) {
+        // 4.6: a RAND already answered gets the same answer, under the next COUNT, without AKA.
+        const emsdp::UeManageKeysResponse again = *s.answer;
+        sendCp(again, out);
+        return;
+    }
+    if (s.refresh && s.refresh->hseTriggered && s.refresh->rand == r.rand) {
+        drop(out, DropReason::unexpected_command);  // the USIM is answering this RAND already
+        return;
+    }
+    RefreshRun run;
+    run.hseTriggered = true;
+    run.origin = r.refreshOrigin;
+    run.rand = r.rand;
+    run.autn = r.autn;
+    run.keyAgreement = r.keyAgreement;
+    run.newKid = r.newKeyId;
+    startRefreshAka(run, out);
+}
+
+void UeEngine::onRefreshRejected(const emsdp::MessageReject& r, Output& out) {
+    session_->tx = TxKind::none;
+    emit(out, RefreshFailed{RefreshFailure::rejected, emsdp::RefreshOrigin::ue, r.cause});
+}
+
+void UeEngine::startRefreshAka(const RefreshRun& run, Output& out) {
+    Session& s = *session_;
+    if (s.refresh) {
+        // At most one refresh at a time: the newer one replaces it (its USIM answer is ignored).
+        const RefreshRun old = *s.refresh;
+        s.refresh.reset();
+        emit(out, RefreshFailed{RefreshFailure::abandoned, old.origin, {}});
+    }
+    // 4.4: the new set has the current set's key agreement, and a KID of its own.
+    if (!state_.current || run.keyAgreement != state_.current->keyAgreement ||
+        run.newKid == state_.current->kid) {
+        failRefresh(run, RefreshFailure::mismatch, out, Cause::invalid_format);
+        return;
+    }
+    // A7: an EPS or 5G AUTN without the AMF separation bit is a MAC failure; the USIM is not run.
+    if (run.keyAgreement != crypto::KeyAgreement::umts && !amfSeparationBit(run.autn)) {
+        failRefresh(run, RefreshFailure::akaMacFailure, out, Cause::aka_mac_failure);
+        return;
+    }
+    RefreshRun r = run;
+    r.ticket = nextTicket_++;
+    if (nextTicket_ == 0)
+        nextTicket_ = 1;
+    s.refresh = r;
+    out.akaRequests.push_back(AkaRequest{r.ticket, r.rand, r.autn});
+}
+
+void UeEngine::onRefreshAka(Result<AkaOutcome> outcome, const UeTime& now, Output& out) {
+    const RefreshRun run = *session_->refresh;
+    session_->refresh.reset();
+    if (!outcome) {
+        emit(out, UsimFailed{outcome.error()});
+        // An HSE request stays unanswered (its resend runs the USIM again); the UE's own refresh
+        // has had its answer and ends.
+        if (!run.hseTriggered)
+            emit(out, RefreshFailed{RefreshFailure::usim, run.origin, {}});
+        return;
+    }
+    if (std::holds_alternative<AkaMacFailure>(*outcome)) {
+        failRefresh(run, RefreshFailure::akaMacFailure, out, Cause::aka_mac_failure);
+        return;
+    }
+    if (const auto* sync = std::get_if<AkaSyncFailure>(&*outcome)) {
+        failRefresh(run, RefreshFailure::syncFailure, out, Cause::synch_failure, sync->auts);
+        return;
+    }
+    completeRefresh(run, std::get<AkaSuccess>(*outcome), now, out);
+}
+
+void UeEngine::failRefresh(const RefreshRun& run, RefreshFailure reason, Output& out,
+                           std::optional<Cause> cause, std::optional<crypto::Auts> auts) {
+    Session& s = *session_;
+    const Cause c = cause.value_or(Cause::invalid_format);
+    if (run.hseTriggered && reason != RefreshFailure::mismatch) {
+        // The HSE's request is answered by a Manage Keys Response with the cause (4.4).
+        emsdp::UeManageKeysResponse answer;
+        answer.cause = c;
+        answer.auts = auts;
+        s.answeredRand = run.rand;
+        s.answer = answer;
+        s.answeredOrigin = run.origin;
+        s.answeredFailure = reason;
+        sendCp(answer, out);
+    } else {
+        // The HSE's Response (UE-triggered), or a request the UE cannot act on: a MAC'd Reject.
+        const emsdp::MessageReject rj{c, auts, {}};
+        if (!run.hseTriggered) {
+            auto done = std::make_unique<UeRefreshDone>();
+            done->rand = run.rand;
+            done->newKid = run.newKid;
+            done->reject = rj;
+            done->failure = reason;
+            lastUeRefresh_ = std::move(done);
+        }
+        sendCp(rj, out);
+    }
+    emit(out, RefreshFailed{reason, run.origin, c});
+}
+
+void UeEngine::completeRefresh(const RefreshRun& run, const AkaSuccess& aka, const UeTime& now,
+                               Output& out) {
+    // 4.4: same key agreement, serving network and HSE Id as the current set.
+    const KeySet& current = *state_.current;
+    crypto::Ak sqnXorAk{};
+    std::copy_n(run.autn.begin(), sqnXorAk.size(), sqnXorAk.begin());
+    auto root = crypto::deriveRoot(run.keyAgreement, aka.ck, aka.ik,
+                                   current.plmn.value_or(crypto::PlmnId{}), sqnXorAk);
+    Result<Key256> kint = root ? crypto::deriveKInt(*root, current.hseId)
+                               : Result<Key256>(tl::unexpected(root.error()));
+    Result<crypto::KeyConfirmation> confirmation = crypto::KeyConfirmation{};
+    if (kint && run.hseTriggered)
+        confirmation = crypto::deriveKeyConfirmation(*kint, session_->info.sessionId, run.rand);
+    if (!kint || !confirmation) {
+        // Nothing is answered: an HSE request's resend runs the USIM again.
+        drop(out, DropReason::crypto_failure);
+        emit(out, RefreshFailed{RefreshFailure::internal, run.origin, {}});
+        return;
+    }
+    KeySet set;
+    set.kid = run.newKid;
+    set.keyAgreement = run.keyAgreement;
+    set.plmn = current.plmn;
+    set.hseId = current.hseId;
+    set.kint = *kint;
+    set.created = now.wallSeconds;    // A11: counted from its own AKA
+    set.lifetime = current.lifetime;  // A11: the lifetime announced for the current set
+    set.lastNonce.reset();            // A10: a pending set starts with none
+    state_.pending = std::move(set);  // at most one pending set: a new one replaces it
+    persist(out);                     // durable before the key confirmation leaves
+    emit(out, KeySetStored{run.newKid, KeySetRole::pending});
+    if (run.hseTriggered) {
+        Session& s = *session_;
+        emsdp::UeManageKeysResponse answer;
+        answer.keyConfirmation = *confirmation;
+        s.answeredRand = run.rand;
+        s.answer = answer;
+        s.answeredOrigin = run.origin;
+        sendCp(answer, out);
+    } else {
+        auto done = std::make_unique<UeRefreshDone>();
+        done->rand = run.rand;
+        done->newKid = run.newKid;
+        lastUeRefresh_ = std::move(done);
+    }
+    emit(out, RefreshCompleted{run.newKid, run.origin});
+}
+
+void UeEngine::abandonRefresh(Output& out) {
+    // 4.5: a refresh not finished when the session ends (or is being terminated) is abandoned;
+    // a USIM answer that comes later is stale.
+    Session& s = *session_;
+    if (s.refresh) {
+        const emsdp::RefreshOrigin origin = s.refresh->origin;
+        s.refresh.reset();
+        emit(out, RefreshFailed{RefreshFailure::abandoned, origin, {}});
+    }
+    if (s.tx == TxKind::manageKeys) {
+        s.tx = TxKind::none;
+        emit(out, RefreshFailed{RefreshFailure::abandoned, emsdp::RefreshOrigin::ue, {}});
+    }
 }
 
 void UeEngine::onUp(ByteView datagram, Output& out) {
@@ -786,6 +1033,7 @@ void UeEngine::exhaust(Output& out) {
 }
 
 void UeEngine::endSession(Output& out, Party initiator, std::optional<Cause> cause, bool answered) {
+    abandonRefresh(out);
     const std::uint32_t sid = session_->info.sessionId;
     session_.reset();  // key sets survive (4.5)
     emit(out, SessionTerminated{sid, initiator, cause, answered});
@@ -823,6 +1071,7 @@ Result<void> UeEngine::terminate(const UeTime& now, Output& out, std::optional<C
         return makeError(UeErrc::not_established, "no session to terminate");
     if (session_->tx == TxKind::terminate)
         return makeError(UeErrc::busy, "already terminating");
+    abandonRefresh(out);               // 4.5: an unfinished refresh is abandoned
     session_->tx = TxKind::terminate;  // replaces an outstanding Manage Keys Request
     session_->terminateCause = cause;
     session_->txFirst = now.mono;
@@ -838,6 +1087,8 @@ Result<void> UeEngine::requestKeyRefresh(const UeTime& now, Output& out) {
         return makeError(UeErrc::not_allowed, "key sets are not storable: no refresh (A8)");
     if (session_->tx == TxKind::manageKeys)
         return makeError(UeErrc::busy, "a Manage Keys Request is outstanding");
+    if (session_->refresh)
+        return makeError(UeErrc::busy, "the USIM is running for a key refresh");
     session_->tx = TxKind::manageKeys;
     session_->txFirst = now.mono;
     session_->txResends = 0;
@@ -917,6 +1168,9 @@ void UeEngine::onTimer(const UeTime& now, Output& out) {
         if (now.mono >= s.txFirst + cumulative(t, t.resendGaps.size()) + t.giveUpAfterLast) {
             // A23: the session is lost; a new one, by resumption first.
             const std::uint32_t sid = s.info.sessionId;
+            s.tx = TxKind::none;
+            emit(out, RefreshFailed{RefreshFailure::noAnswer, emsdp::RefreshOrigin::ue, {}});
+            abandonRefresh(out);
             session_.reset();
             emit(out, SessionLost{sid});
             if (backOffUntil_ && now.mono < *backOffUntil_) {

@@ -193,16 +193,40 @@ struct PersistFailed {
 struct StartFailed {
     Error error;
 };
-// Issue 7 hook: a Manage Keys message (or a MAC'd Reject answering the UE's Manage Keys Request)
-// that this library does not act on yet.
-struct ManageKeysUnhandled {
-    emsdp::Command command = emsdp::Command::manageKeysRequest;
+// ---- key refresh (4.4) ----
+// A refresh finished at the UE: the new key set is stored as pending (KeySetStored{pending}
+// comes first) and the next establishment resumes with it (4.2). UE-triggered (origin ue, from
+// the HSE's Manage Keys Response) or HSE-triggered (the origin of the HSE's Manage Keys Request:
+// hse, eas, or ue after the UE's own refresh failed with a sync failure); for an HSE-triggered
+// refresh the Manage Keys Response with the key confirmation has been sent.
+struct RefreshCompleted {
+    std::uint8_t newKid = 0;
+    emsdp::RefreshOrigin origin = emsdp::RefreshOrigin::ue;
+};
+enum class RefreshFailure : std::uint8_t {
+    akaMacFailure,  // USIM MAC failure, or an EPS/5G AUTN without the AMF separation bit (A7, the
+                    // USIM is not run): MAC'd Reject 0x0A (UE-triggered) / Response 0x0A sent
+    syncFailure,    // USIM sync failure: MAC'd Reject 0x0B (UE-triggered) / Response 0x0B, with
+                    // AUTS, sent; the HSE resynchronises (and, UE-triggered, starts a refresh
+                    // with Refresh origin ue)
+    rejected,       // the HSE answered the UE's Manage Keys Request with a MAC'd Reject (cause)
+    noAnswer,       // the UE's Manage Keys Request stayed unanswered (A13); SessionLost follows
+    mismatch,       // Key agreement used is not the current set's, or New key ID is the current
+                    // set's KID: MAC'd Reject 0x01 sent, the USIM is not run
+    abandoned,      // the session ended or is terminating, or a newer refresh replaced this one
+    usim,           // the USIM failed (UsimFailed) on the HSE's Manage Keys Response
+    internal,       // a key derivation failed
+};
+struct RefreshFailed {
+    RefreshFailure reason = RefreshFailure::abandoned;
+    emsdp::RefreshOrigin origin = emsdp::RefreshOrigin::ue;
+    std::optional<emsdp::Cause> cause;  // rejected: the HSE's; a/sync failure: the one sent
 };
 
 using Event =
     std::variant<SessionEstablished, EasKeyAvailable, KeySetStored, DownlinkReceived, SessionLost,
                  SessionTerminated, AttemptEnded, FallbackToFull, SyncFailureReported, PeerRejected,
-                 Dropped, UsimFailed, PersistFailed, StartFailed, ManageKeysUnhandled>;
+                 Dropped, UsimFailed, PersistFailed, StartFailed, RefreshCompleted, RefreshFailed>;
 
 // Run AUTHENTICATE and answer with UeEngine::onAkaResult(ticket, ...).
 struct AkaRequest {
@@ -253,8 +277,9 @@ public:
     // A received UDP payload. Every outcome is an event (Dropped for silent drops).
     void handleDatagram(ByteView datagram, Source source, const UeTime& now, Output& out);
     // The answer to an AkaRequest. False (and nothing happens) for a stale ticket: the attempt
-    // it belonged to is over. An error is a USIM failure (UsimFailed; the Session Start is
-    // treated as dropped, the attempt goes on).
+    // or refresh it belonged to is over. An error is a USIM failure (UsimFailed; a Session Start
+    // is treated as dropped and the attempt goes on; an HSE Manage Keys Request is left
+    // unanswered, so its resend runs AUTHENTICATE again; a UE-triggered refresh fails).
     bool onAkaResult(std::uint32_t ticket, Result<AkaOutcome> outcome, const UeTime& now,
                      Output& out);
     // Runs whatever is due at `now` (resends, give-ups, the termination timeout, a deferred start).
@@ -268,14 +293,23 @@ public:
     // after 5 s, and data is accepted until then (A18).
     Result<void> terminate(const UeTime& now, Output& out,
                            std::optional<emsdp::Cause> cause = std::nullopt);
-    // UE-triggered Manage Keys Request (4.4), resent per A13 under the next COUNT; unanswered it
-    // makes the session lost (A23). The Response goes to the refresh hook, which issue 7 fills.
+    // UE-triggered key refresh (4.4): Manage Keys Request, resent per A13 under the next COUNT;
+    // unanswered it makes the session lost (A23, RefreshFailed{noAnswer} then SessionLost). The
+    // HSE's Response brings an AkaRequest; the outcome is RefreshCompleted or RefreshFailed.
+    // Errors: not_established (no session, or terminating), not_allowed ("key sets storable"
+    // clear, A8), busy (a Manage Keys Request is outstanding or the USIM runs for a refresh).
+    // HSE-triggered refreshes need no call: the engine answers them itself.
     Result<void> requestKeyRefresh(const UeTime& now, Output& out);
 
     Phase phase() const noexcept;
     const UeState& state() const noexcept { return state_; }
     std::optional<SessionInfo> session() const noexcept;
     std::optional<MonoTime> backOffUntil() const noexcept { return backOffUntil_; }
+    // A refresh is under way in the session: the UE's Manage Keys Request waits for its answer, or
+    // the USIM is running for a refresh.
+    bool refreshOutstanding() const noexcept;
+    // The KID of the pending key set, if the UE holds one (state().pending).
+    std::optional<std::uint8_t> pendingKid() const noexcept;
 
     // Counter state of the live session, and restoring it (tests; a future HA path).
     std::optional<emsdp::CounterSnapshot> counters() const noexcept;
@@ -304,7 +338,17 @@ private:
                    ByteView sessionStart, Output& out);
     void onSessionCp(ByteView datagram, const UeTime& now, Output& out);
     void onUp(ByteView datagram, Output& out);
-    void onManageKeys(const emsdp::ReceivedCp& message, const UeTime& now, Output& out);
+    struct RefreshRun;
+    void onRefreshResponse(const emsdp::HseManageKeysResponse& r, Output& out);
+    void onRefreshRequest(const emsdp::HseManageKeysRequest& r, Output& out);
+    void onRefreshRejected(const emsdp::MessageReject& r, Output& out);
+    void startRefreshAka(const RefreshRun& run, Output& out);
+    void onRefreshAka(Result<AkaOutcome> outcome, const UeTime& now, Output& out);
+    void completeRefresh(const RefreshRun& run, const AkaSuccess& aka, const UeTime& now,
+                         Output& out);
+    void failRefresh(const RefreshRun& run, RefreshFailure reason, Output& out,
+                     std::optional<emsdp::Cause> cause = {}, std::optional<crypto::Auts> auts = {});
+    void abandonRefresh(Output& out);
 
     bool sendCp(const emsdp::Body& body, Output& out);
     void exhaust(Output& out);
@@ -318,6 +362,10 @@ private:
     UeState state_;
     std::unique_ptr<Attempt> attempt_;
     std::unique_ptr<Session> session_;
+    // The last HSE Manage Keys Response (UE-triggered) whose RAND the USIM ran, and the Reject
+    // sent for it if it failed (A15: a repeated one is treated as done). Memory only.
+    struct UeRefreshDone;
+    std::unique_ptr<UeRefreshDone> lastUeRefresh_;
     std::optional<MonoTime> backOffUntil_;
     bool startDeferred_ = false;
     std::uint32_t nextTicket_ = 1;

@@ -578,7 +578,11 @@ TEST(UeLostSession, AnsweredManageKeysRequestStopsTheSchedule) {
     ASSERT_TRUE(rig.h.engine().requestKeyRefresh(rig.h.now, rig.h.out).has_value());
     rig.h.out.clear();
     rig.h.feed(rig.peer.seal(emsdp::MessageReject{Cause::service_not_allowed, {}, {}}));
-    ASSERT_EQ(eventsOf<ManageKeysUnhandled>(rig.h.out).size(), 1u);
+    const auto failed = eventsOf<RefreshFailed>(rig.h.out);
+    ASSERT_EQ(failed.size(), 1u);
+    EXPECT_EQ(failed[0].reason, RefreshFailure::rejected);
+    EXPECT_EQ(failed[0].cause, Cause::service_not_allowed);
+    EXPECT_FALSE(rig.h.engine().refreshOutstanding());
     EXPECT_FALSE(rig.h.engine().nextDeadline().has_value());
     rig.h.advance(seconds(60));
     EXPECT_EQ(rig.h.engine().phase(), Phase::established);

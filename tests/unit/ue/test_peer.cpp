@@ -90,6 +90,7 @@ Bytes TestHsePeer::answerFull(ByteView request, const StartSpec& spec) {
     crypto::SoftAes128 ek(sub_.k);
     auto v = must(crypto::generateVector(ek, sub_.opc, rand, lastSqn_, sub_.amf), "vector");
     const crypto::PlmnId plmn = req->body.servingNetwork.value_or(crypto::PlmnId{});
+    plmn_ = plmn;
     // deriveRoot wants SQN xor AK: the first 6 octets of AUTN.
     crypto::Ak sqnXorAk{};
     std::copy_n(v.autn.begin(), 6, sqnXorAk.begin());
@@ -142,6 +143,7 @@ Bytes TestHsePeer::answerResumption(ByteView request, const Key256& kint, const 
     if (!req)
         return {};
     EXPECT_TRUE(req->resumption());
+    plmn_ = req->body.servingNetwork.value_or(crypto::PlmnId{});
     auto ksess0 = must(crypto::deriveKSess(kint, 0, req->body.ueNonce), "KSess0");
     auto cpInt =
         must(crypto::deriveSessionKey(ksess0, crypto::KeyDistinguisher::cpInt, crypto::kAlgEia2),
@@ -164,6 +166,49 @@ Bytes TestHsePeer::answerResumption(ByteView request, const Key256& kint, const 
     s.serviceParameters = {spec.service, spec.termination, spec.lifetime};
     s.requestChecksum = must(emsdp::requestChecksum(request), "checksum");
     return sealStart(h, s, kint, req->body.ueNonce, spec);
+}
+
+RefreshVector TestHsePeer::refreshVector(crypto::KeyAgreement ka,
+                                         std::optional<crypto::Rand> rand) {
+    RefreshVector r;
+    if (rand)
+        r.rand = *rand;
+    else
+        r.rand.fill(randSeed_++);
+    r.sqn = crypto::sqnFromInt((sub_.nextSeq++ << 5) | sub_.ind);
+    lastSqn_ = r.sqn;
+    crypto::SoftAes128 ek(sub_.k);
+    auto v = must(crypto::generateVector(ek, sub_.opc, r.rand, r.sqn, sub_.amf), "vector");
+    r.autn = v.autn;
+    crypto::Ak sqnXorAk{};
+    std::copy_n(v.autn.begin(), 6, sqnXorAk.begin());
+    auto root = must(crypto::deriveRoot(ka, v.ck, v.ik, plmn_, sqnXorAk), "root");
+    r.kint = must(crypto::deriveKInt(root, hseIdStore_), "KInt");
+    return r;
+}
+
+Bytes TestHsePeer::manageKeysResponse(const RefreshVector& v, crypto::KeyAgreement ka,
+                                      std::uint8_t newKid) {
+    return seal(emsdp::HseManageKeysResponse{v.rand, v.autn, ka, newKid});
+}
+
+Bytes TestHsePeer::manageKeysRequest(const RefreshVector& v, crypto::KeyAgreement ka,
+                                     std::uint8_t newKid, emsdp::RefreshOrigin origin) {
+    return seal(emsdp::HseManageKeysRequest{v.rand, v.autn, ka, newKid, origin});
+}
+
+crypto::KeyConfirmation TestHsePeer::expectedConfirmation(const RefreshVector& v) {
+    return must(crypto::deriveKeyConfirmation(v.kint, channel().config().sessionId, v.rand),
+                "key confirmation");
+}
+
+bool TestHsePeer::resync(const crypto::Rand& rand, const crypto::Auts& auts) {
+    crypto::SoftAes128 ek(sub_.k);
+    auto sqnMs = crypto::recoverSqnMs(ek, sub_.opc, rand, auts);
+    if (!sqnMs)
+        return false;
+    sub_.nextSeq = (crypto::sqnToInt(*sqnMs) >> 5) + 1;
+    return true;
 }
 
 Bytes TestHsePeer::seal(const emsdp::Body& body) {

@@ -45,6 +45,14 @@ struct StartSpec {
     bool corruptMac = false;
 };
 
+// A vector for a refresh (4.4) and the new KInt the network derives from it.
+struct RefreshVector {
+    crypto::Rand rand{};
+    crypto::Autn autn{};
+    crypto::Sqn sqn{};
+    Key256 kint;
+};
+
 class TestHsePeer {
 public:
     explicit TestHsePeer(PeerSubscriber subscriber, std::string easId = "eas.example.org");
@@ -56,6 +64,20 @@ public:
     Bytes answerResync(ByteView reject, ByteView request, const StartSpec& spec);
     // 4.2: checks the request's MAC with `kint` (EXPECT) and answers without RAND/AUTN.
     Bytes answerResumption(ByteView request, const Key256& kint, const StartSpec& spec);
+
+    // 4.4: a vector for a refresh (the next SEQ, the subscriber's AMF) and the new KInt for
+    // `ka` with the last request's serving network and the last Session Start's HSE Id.
+    RefreshVector refreshVector(crypto::KeyAgreement ka, std::optional<crypto::Rand> rand = {});
+    // Sealed (CP-DL, next COUNT): the Manage Keys Response to the UE's request, and the HSE's
+    // Manage Keys Request.
+    Bytes manageKeysResponse(const RefreshVector& v, crypto::KeyAgreement ka, std::uint8_t newKid);
+    Bytes manageKeysRequest(const RefreshVector& v, crypto::KeyAgreement ka, std::uint8_t newKid,
+                            emsdp::RefreshOrigin origin = emsdp::RefreshOrigin::hse);
+    // The key confirmation the UE owes for `v` in the running session (section 6).
+    crypto::KeyConfirmation expectedConfirmation(const RefreshVector& v);
+    // Network-side resync from an AUTS answering `rand` (crypto::recoverSqnMs, MAC-S checked):
+    // the next vector takes SEQ_MS + 1. False (nothing changed) for a bad MAC-S.
+    bool resync(const crypto::Rand& rand, const crypto::Auts& auts);
 
     // The network end of the last answered session, and its keys.
     emsdp::SecureChannel& channel();
@@ -82,6 +104,7 @@ private:
     std::optional<emsdp::ChannelKeys> keys_;
     std::optional<emsdp::SecureChannel> channel_;
     crypto::Sqn lastSqn_{};
+    crypto::PlmnId plmn_{};
     std::uint8_t randSeed_ = 0x40;
 };
 

@@ -123,7 +123,10 @@ TEST(UeWorkedExample, SessionBUserPlaneIntegrity) {
     EXPECT_EQ(dl[0].count, 0u);
 }
 
-TEST(UeWorkedExample, SessionCConfidentialityRefreshRequestTerminationAndResumption) {
+// Session C end to end from the UE side: UP, the UE-triggered refresh (pending KID 2), the
+// HSE-triggered refresh (pending KID 3 replaces KID 2, key confirmation at CP-UL 1), termination
+// (CP-UL 2), then part 5's resumption with the pending KID 3 the engine stored itself.
+TEST(UeWorkedExample, SessionCRefreshesTerminationAndResumptionWithThePendingSet) {
     FullRun r;
     r.h.start();
     r.h.out.clear();
@@ -147,26 +150,59 @@ TEST(UeWorkedExample, SessionCConfidentialityRefreshRequestTerminationAndResumpt
     EXPECT_EQ(hx(eventsOf<DownlinkReceived>(r.h.out)[0].payload), "776f726c64");
     r.h.out.clear();
 
-    // The UE-triggered Manage Keys Request (first CP-UL message) is the example's; the HSE's
-    // Manage Keys messages reach the refresh hook (issue 7) MAC-verified.
+    // UE-triggered refresh: the request is the first CP-UL message; the Response runs the USIM
+    // on SQN ff9bb4d0b627 and gives pending KID 2. Nothing is sent back on success.
     ASSERT_TRUE(r.h.engine().requestKeyRefresh(r.h.now, r.h.out).has_value());
     EXPECT_EQ(hx(r.h.only()), hx(ex().octets("Manage Keys Request (UE-triggered)")));
+    EXPECT_TRUE(r.h.engine().refreshOutstanding());
+    r.h.now.wallSeconds = kWallStart + 5;
     r.h.feed(ex().octets("Manage Keys Response, HSE"));
-    r.h.feed(ex().octets("Manage Keys Request (HSE-triggered)"));
     EXPECT_TRUE(drops(r.h.out).empty());
-    const auto mk = eventsOf<ManageKeysUnhandled>(r.h.out);
-    ASSERT_EQ(mk.size(), 2u);
-    EXPECT_EQ(mk[0].command, emsdp::Command::manageKeysResponse);
-    EXPECT_EQ(mk[1].command, emsdp::Command::manageKeysRequest);
+    EXPECT_TRUE(r.h.out.datagrams.empty());
+    ASSERT_EQ(eventsOf<KeySetStored>(r.h.out).size(), 1u);
+    EXPECT_EQ(eventsOf<KeySetStored>(r.h.out)[0].kid, 2);
+    EXPECT_EQ(eventsOf<KeySetStored>(r.h.out)[0].role, KeySetRole::pending);
+    ASSERT_EQ(eventsOf<RefreshCompleted>(r.h.out).size(), 1u);
+    EXPECT_EQ(eventsOf<RefreshCompleted>(r.h.out)[0].newKid, 2);
+    EXPECT_EQ(eventsOf<RefreshCompleted>(r.h.out)[0].origin, emsdp::RefreshOrigin::ue);
+    EXPECT_FALSE(r.h.engine().refreshOutstanding());
+    EXPECT_EQ(r.usim.sqnArray().seq(7), kSeq + 1);
+    {
+        const UeState& st = r.h.engine().state();
+        ASSERT_TRUE(st.pending.has_value());
+        EXPECT_EQ(st.pending->kid, 2);
+        EXPECT_EQ(hexOf(st.pending->kint), hx(ex().value("Pending key set KID 2", "KInt =")));
+        EXPECT_EQ(st.pending->keyAgreement, crypto::KeyAgreement::fiveG);
+        EXPECT_EQ(st.pending->plmn, (crypto::PlmnId{0x00, 0xf1, 0x10}));
+        EXPECT_EQ(st.pending->hseId, "hse.example.org");
+        EXPECT_EQ(st.pending->created, kWallStart + 5) << "A11: counted from its own AKA";
+        EXPECT_EQ(st.pending->lifetime, 86400u) << "A11: the current set's lifetime";
+        EXPECT_FALSE(st.pending->lastNonce.has_value()) << "A10: a pending set has no nonce";
+        EXPECT_EQ(st.current->kid, 1) << "a refresh leaves the current set alone";
+        EXPECT_EQ(r.h.engine().pendingKid(), std::optional<std::uint8_t>(2));
+        ASSERT_TRUE(r.store.saved().pending.has_value()) << "the pending set is durable";
+        EXPECT_EQ(r.store.saved().pending->kid, 2);
+    }
     r.h.out.clear();
 
-    // The UE's key-confirmation answer (CP-UL 1) is issue 7's; account for its COUNT so the
-    // Terminate Request takes CP-UL 2 as in the example.
-    auto counters = r.h.engine().counters();
-    ASSERT_TRUE(counters.has_value());
-    EXPECT_EQ(counters->nextCpTx, 1u);
-    counters->nextCpTx = 2;
-    ASSERT_TRUE(r.h.engine().restoreCounters(*counters).has_value());
+    // HSE-triggered refresh (CP-DL 2, New key ID 3): key confirmation at CP-UL 1, pending KID 3
+    // replaces KID 2.
+    r.h.feed(ex().octets("Manage Keys Request (HSE-triggered)"));
+    EXPECT_TRUE(drops(r.h.out).empty());
+    ASSERT_EQ(r.h.out.datagrams.size(), 1u);
+    EXPECT_EQ(hx(r.h.out.datagrams[0]),
+              hx(ex().octets("Manage Keys Response with key confirmation")));
+    ASSERT_EQ(eventsOf<RefreshCompleted>(r.h.out).size(), 1u);
+    EXPECT_EQ(eventsOf<RefreshCompleted>(r.h.out)[0].newKid, 3);
+    EXPECT_EQ(eventsOf<RefreshCompleted>(r.h.out)[0].origin, emsdp::RefreshOrigin::hse);
+    EXPECT_EQ(hexOf(r.h.engine().state().pending->kint),
+              hx(ex().value("Pending key set KID 3", "KInt =")));
+    EXPECT_EQ(r.h.engine().pendingKid(), std::optional<std::uint8_t>(3));
+    EXPECT_EQ(r.store.saved().pending->kid, 3);
+    EXPECT_EQ(r.usim.sqnArray().seq(7), kSeq + 2);
+    r.h.out.clear();
+
+    // Termination at CP-UL 2; both key sets survive.
     ASSERT_TRUE(r.h.engine().terminate(r.h.now, r.h.out).has_value());
     EXPECT_EQ(hx(r.h.only()), hx(ex().octets("Session Terminate Request, UE")));
     EXPECT_EQ(r.h.engine().phase(), Phase::terminating);
@@ -176,7 +212,22 @@ TEST(UeWorkedExample, SessionCConfidentialityRefreshRequestTerminationAndResumpt
     EXPECT_EQ(term[0].initiator, Party::ue);
     EXPECT_TRUE(term[0].answered);
     EXPECT_EQ(r.h.engine().phase(), Phase::idle);
-    EXPECT_TRUE(r.h.engine().state().current.has_value()) << "key sets survive termination";
+    EXPECT_EQ(r.h.engine().state().current->kid, 1);
+    EXPECT_EQ(r.h.engine().state().pending->kid, 3);
+    r.h.out.clear();
+
+    // Part 5: the next establishment resumes with the pending set, which then becomes current.
+    r.h.random.push(kNonceResume);
+    r.h.start();
+    EXPECT_EQ(hx(r.h.only()), hx(ex().octets("Resumption Session Request")));
+    r.h.feed(ex().octets("Session Start (resumed)"));
+    EXPECT_TRUE(drops(r.h.out).empty());
+    ASSERT_EQ(eventsOf<SessionEstablished>(r.h.out).size(), 1u);
+    EXPECT_EQ(eventsOf<SessionEstablished>(r.h.out)[0].info.kid, 3);
+    EXPECT_EQ(r.h.engine().state().current->kid, 3);
+    EXPECT_FALSE(r.h.engine().state().pending.has_value());
+    EXPECT_EQ(r.store.saved().current->kid, 3);
+    EXPECT_FALSE(r.store.saved().pending.has_value());
 }
 
 // Part 5: resumption with the pending set KID 3 (made by the refresh of part 3, which is issue
