@@ -3,9 +3,13 @@
 // Starts its own isolated pcscd + best-vusim (sim/rig/pcsc_rig.h) and stops them at exit.
 // Needs root (mount namespace). Exit status 1 when a rig or an AUTHENTICATE failed.
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -13,6 +17,7 @@
 #include <vector>
 
 #include "common/hex.h"
+#include "common/unique_fd.h"
 #include "crypto/milenage.h"
 #include "sim/rig/pcsc_rig.h"
 #include "sim/usim.h"
@@ -209,6 +214,81 @@ void BM_CardAuthenticateMemoryOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_CardAuthenticatePersisted)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CardAuthenticateMemoryOnly)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// Ways to make one 4 KiB in-place write of an already allocated file durable, on the disk that
+// holds TMPDIR (the state file's own way is pwrite + fdatasync, see BM_CardAuthenticatePersisted).
+enum class DurableWrite { pwriteFdatasync, oDsync, rwfDsync, syncFileRange };
+
+void durableWrite(benchmark::State& state, DurableWrite how) {
+    gBench.reset();  // no rig needed
+    namespace fs = std::filesystem;
+    std::string path = (fs::temp_directory_path() / "bench-usim-write.XXXXXX").string();
+    int tmp = ::mkstemp(path.data());
+    std::array<std::uint8_t, 8192> image{};
+    bool ok = tmp >= 0 && ::write(tmp, image.data(), image.size()) == 8192 && ::fsync(tmp) == 0;
+    if (tmp >= 0)
+        ::close(tmp);
+    UniqueFd fd(
+        ok ? ::open(path.c_str(), O_RDWR | O_CLOEXEC | (how == DurableWrite::oDsync ? O_DSYNC : 0))
+           : -1);
+    if (!fd.isValid()) {
+        gFailed = true;
+        state.SkipWithError("cannot create the file under TMPDIR");
+        ::unlink(path.c_str());
+        return;
+    }
+    std::uint64_t generation = 0;
+    for (auto _ : state) {
+        ++generation;
+        std::memcpy(image.data(), &generation, sizeof generation);
+        const off_t off = static_cast<off_t>((generation % 2) * 4096);
+        bool done = false;
+        switch (how) {
+            case DurableWrite::pwriteFdatasync:
+                done = ::pwrite(fd.get(), image.data(), 4096, off) == 4096 &&
+                       ::fdatasync(fd.get()) == 0;
+                break;
+            case DurableWrite::oDsync:
+                done = ::pwrite(fd.get(), image.data(), 4096, off) == 4096;
+                break;
+            case DurableWrite::rwfDsync: {
+                iovec v{image.data(), 4096};
+                done = ::pwritev2(fd.get(), &v, 1, off, RWF_DSYNC) == 4096;
+                break;
+            }
+            case DurableWrite::syncFileRange:
+                done = ::pwrite(fd.get(), image.data(), 4096, off) == 4096 &&
+                       ::sync_file_range(fd.get(), off, 4096,
+                                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                             SYNC_FILE_RANGE_WAIT_AFTER) == 0 &&
+                       ::fdatasync(fd.get()) == 0;
+                break;
+        }
+        if (!done) {
+            gFailed = true;
+            state.SkipWithError("write failed");
+            break;
+        }
+    }
+    fd.reset();
+    ::unlink(path.c_str());
+}
+void BM_StateWritePwriteFdatasync(benchmark::State& state) {
+    durableWrite(state, DurableWrite::pwriteFdatasync);
+}
+void BM_StateWriteODsync(benchmark::State& state) {
+    durableWrite(state, DurableWrite::oDsync);
+}
+void BM_StateWriteRwfDsync(benchmark::State& state) {
+    durableWrite(state, DurableWrite::rwfDsync);
+}
+void BM_StateWriteSyncFileRange(benchmark::State& state) {
+    durableWrite(state, DurableWrite::syncFileRange);
+}
+BENCHMARK(BM_StateWritePwriteFdatasync)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_StateWriteODsync)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_StateWriteRwfDsync)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_StateWriteSyncFileRange)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
