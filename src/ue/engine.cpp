@@ -225,8 +225,6 @@ struct UeEngine::Session {
     std::optional<RefreshRun> refresh;
     std::optional<crypto::Rand> answeredRand;
     std::optional<emsdp::UeManageKeysResponse> answer;
-    emsdp::RefreshOrigin answeredOrigin = emsdp::RefreshOrigin::hse;
-    RefreshFailure answeredFailure = RefreshFailure::akaMacFailure;
 };
 
 UeEngine::UeEngine(std::shared_ptr<const UeSettings> settings, const emsdp::Imsi& imsi,
@@ -652,6 +650,7 @@ void UeEngine::completeFull(ByteView datagram, const AkaSuccess& aka, const UeTi
     state_.current = std::move(set);
     state_.pending.reset();
     state_.lastNonce = a.nonce;
+    lastUeRefresh_.reset();  // it named a set that is gone
     emit(out, KeySetStored{h.kid, KeySetRole::current});
     persist(out);
     establish(std::move(*channel), infoFrom(h, s, false), *kint, datagram, out);
@@ -914,8 +913,6 @@ void UeEngine::failRefresh(const RefreshRun& run, RefreshFailure reason, Output&
         answer.auts = auts;
         s.answeredRand = run.rand;
         s.answer = answer;
-        s.answeredOrigin = run.origin;
-        s.answeredFailure = reason;
         sendCp(answer, out);
     } else {
         // The HSE's Response (UE-triggered), or a request the UE cannot act on: a MAC'd Reject.
@@ -970,7 +967,6 @@ void UeEngine::completeRefresh(const RefreshRun& run, const AkaSuccess& aka, con
         answer.keyConfirmation = *confirmation;
         s.answeredRand = run.rand;
         s.answer = answer;
-        s.answeredOrigin = run.origin;
         sendCp(answer, out);
     } else {
         auto done = std::make_unique<UeRefreshDone>();
