@@ -68,6 +68,7 @@ struct DaemonOptions {
     std::string level = "debug";
     bool ipv6 = false;         // also listen on ::1 (port 0)
     unsigned lifetime = 3600;  // policy.key_set_lifetime
+    std::uint16_t port = 0;    // the 127.0.0.1 listen port (a restart on the same port)
 };
 
 class HsedFixture : public ::testing::Test {
@@ -136,7 +137,7 @@ protected:
         const std::string conf = dir_ + "/hsed.yaml";
         std::ofstream c(conf);
         c << "hse_id: " << kHseId << "\n"
-          << "listen:\n  - address: 127.0.0.1\n    port: 0\n"
+          << "listen:\n  - address: 127.0.0.1\n    port: " << opt.port << "\n"
           << (opt.ipv6 ? "  - address: \"::1\"\n    port: 0\n" : "") << "runtime_file: " << dir_
           << "/ports\n"
           << "hsm:\n  module: " << testing::softHsmModule() << "\n  token: " << token_->label()

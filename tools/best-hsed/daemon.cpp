@@ -865,7 +865,7 @@ struct Daemon::Impl {
             std::array<std::uint8_t, kMaxDatagram> plain{};
             auto up = s.channel->openUp(data, plain);
             if (!up) {
-                onVerdict(s, up.error(), false);
+                onVerdict(s, up.error(), false, src, sock);
                 return;
             }
             const std::uint32_t sid = s.id;
@@ -877,7 +877,7 @@ struct Daemon::Impl {
         }
         auto cp = s.channel->openCp(data);
         if (!cp) {
-            onVerdict(s, cp.error(), true);
+            onVerdict(s, cp.error(), true, src, sock);
             return;
         }
         const std::uint32_t sid = s.id;
@@ -906,10 +906,11 @@ struct Daemon::Impl {
         }
     }
 
-    void onVerdict(Session& s, const emsdp::Verdict& v, bool cp) {
+    void onVerdict(Session& s, const emsdp::Verdict& v, bool cp, const net::SocketAddress& src,
+                   net::UdpSocket* sock) {
         const std::uint32_t sid = s.id;
         if (v.authenticated)
-            authenticated(s, s.peer, s.socket);
+            authenticated(s, src, sock);  // A17: the message's address, as for a good one
         auto again = sessions.find(sid);
         if (v.isReject() && cp && again != sessions.end()) {
             log::info(kLog, "session " + std::to_string(sid) + ": reject " +
