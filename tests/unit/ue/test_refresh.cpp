@@ -489,6 +489,71 @@ TEST(UeRefresh, ANewerHseRequestReplacesOneTheUsimIsStillAnswering) {
     EXPECT_EQ(hexOf(r.state().pending->kint), hexOf(v3.kint));
 }
 
+TEST(UeRefresh, HseRequestCrossingTheUesOwnRequestIsAnsweredAndTheLastSetIsPending) {
+    RefreshRig r;
+    r.request();
+    const auto vh = r.peer().refreshVector(KA::fiveG);
+    r.h().feed(r.peer().manageKeysRequest(vh, KA::fiveG, 2));
+    const auto resp = r.sentAs<emsdp::UeManageKeysResponse>();
+    ASSERT_TRUE(resp.has_value());
+    EXPECT_TRUE(resp->keyConfirmation.has_value());
+    EXPECT_TRUE(r.h().engine().refreshOutstanding()) << "the UE's own request still waits";
+    r.h().out.clear();
+    const auto vu = r.peer().refreshVector(KA::fiveG);
+    r.h().feed(r.peer().manageKeysResponse(vu, KA::fiveG, 3));
+    EXPECT_EQ(single<RefreshCompleted>(r.h().out).newKid, 3);
+    EXPECT_EQ(r.h().engine().pendingKid(), std::optional<std::uint8_t>(3));
+    EXPECT_EQ(hexOf(r.state().pending->kint), hexOf(vu.kint));
+    EXPECT_FALSE(r.h().engine().refreshOutstanding());
+}
+
+// A11: the pending set has the current set's lifetime, counted from its own AKA.
+TEST(UeRefresh, PendingSetLifetimeCountsFromItsOwnAka) {
+    RefreshRig r;
+    const std::int64_t currentCreated = r.state().current->created;
+    r.h().now.wallSeconds = currentCreated + 50'000;
+    r.request();
+    const auto v = r.peer().refreshVector(KA::fiveG);
+    r.h().feed(r.peer().manageKeysResponse(v, KA::fiveG, 2));
+    ASSERT_EQ(r.state().pending->created, currentCreated + 50'000);
+    ASSERT_TRUE(r.h().engine().terminate(r.h().now, r.h().out).has_value());
+    r.h().feed(r.peer().seal(emsdp::SessionTerminateResponse{}));
+    r.h().out.clear();
+    // The current set has expired; the pending one has 50,000 s left: resumption with it.
+    r.h().now.wallSeconds = currentCreated + 86'400;
+    EXPECT_TRUE(r.state().current->expired(r.h().now.wallSeconds));
+    r.h().start();
+    auto p = emsdp::parseSessionRequest(r.h().only());
+    ASSERT_TRUE(p.has_value());
+    ASSERT_TRUE(p->resumption());
+    EXPECT_EQ(p->header.kid, 2);
+    r.h().engine().cancel(r.h().out);
+    r.h().out.clear();
+    // At created + lifetime the pending set has expired too: a full establishment.
+    r.h().now.wallSeconds = currentCreated + 50'000 + 86'400;
+    r.h().start();
+    auto full = emsdp::parseSessionRequest(r.h().only());
+    ASSERT_TRUE(full.has_value());
+    EXPECT_FALSE(full->resumption());
+}
+
+TEST(UeRefresh, HsesMacdRejectOfTheUesRequestEndsItWithItsCause) {
+    RefreshRig r;
+    r.request();
+    r.h().feed(r.peer().seal(emsdp::MessageReject{Cause::internal_error, {}, {}}));
+    const auto failed = single<RefreshFailed>(r.h().out);
+    EXPECT_EQ(failed.reason, RefreshFailure::rejected);
+    EXPECT_EQ(failed.origin, RefreshOrigin::ue);
+    EXPECT_EQ(failed.cause, Cause::internal_error);
+    EXPECT_TRUE(eventsOf<PeerRejected>(r.h().out).empty());
+    EXPECT_FALSE(r.h().engine().refreshOutstanding());
+    EXPECT_FALSE(r.h().engine().nextDeadline().has_value());
+    EXPECT_EQ(r.h().engine().phase(), Phase::established);
+    // The UE may ask again.
+    r.h().out.clear();
+    r.request();
+}
+
 // ---- the pending set's first session (4.2, A9, A24) --------------------------------------------
 
 TEST(UeRefresh, NextSessionResumesWithThePendingSetWhichThenReplacesTheOldOne) {
