@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -128,6 +129,10 @@ struct EstablishInput {
 // A worker's answer.
 struct EstablishOutput {
     std::optional<emsdp::Cause> cause;  // reject (unprotected, Session ID 0)
+    // A24: the set was destroyed by a confirmation whose write is still in flight.
+    bool keySetDestroyed = false;
+    // A12: the New key ID of a refresh in progress counts as used (full establishment).
+    std::set<std::uint8_t> usedKids;
     Grant grant;
     std::uint8_t kid = 0;
     std::optional<crypto::Rand> rand;
@@ -233,7 +238,7 @@ Result<EstablishOutput> runFull(hsm::VaultOps& ops, store::Store& st, const Hsed
         auto sets = st.listKeySets(in.imsi);
         if (!sets)
             return makeError(sets.error());
-        std::set<std::uint8_t> used;
+        std::set<std::uint8_t> used = in.usedKids;
         for (const auto& s : *sets)
             used.insert(s.kid);
         for (std::uint8_t k = 1; k <= 7 && kid == 0; ++k)
@@ -319,7 +324,7 @@ Result<EstablishOutput> runResumption(hsm::VaultOps& ops, store::Store& st, cons
         out.cause = emsdp::Cause::key_set_invalid;
         return out;
     };
-    if (!set)
+    if (!set || in.keySetDestroyed)
         return refuse();
     if (set->lifetimeSeconds != 0 &&
         unixNow() >= set->createdAt + static_cast<std::int64_t>(set->lifetimeSeconds))
@@ -370,6 +375,181 @@ struct PollBox {
     uv_poll_t poll;
     int fd = -1;
     std::function<void()> onReadable;
+// ---- key refresh (profile 4.4, A15; docs/hsed.md "Key refresh")
+
+// How a refresh flow ended, counted per Refresh origin (ue, hse, eas).
+enum class RefreshOutcome : std::uint8_t {
+    completed,         // HSE flow: confirmation verified and pending set stored; UE flow: answer
+                       // outstanding until 44 s, the session's end or the new set's confirmation
+    usim_mac_failure,  // cause 0x0A (Response or MAC'd Reject)
+    sync_failure,  // UE flow: Reject 0x0B with a valid AUTS (an HSE flow with origin UE follows)
+    resync_limit,  // HSE flow: a valid third AUTS (applied, then the flow ends)
+    bad_confirmation,  // HSE flow: wrong Key confirmation
+    bad_mac_s,         // AUTS with a bad MAC-S
+    timed_out,         // HSE flow: no answer 16 s after the last resend
+    abandoned,         // a UE request met it, its session ended, or a full establishment won
+    internal_error,    // HSM or store failure, no free key ID
+};
+constexpr std::size_t kRefreshOutcomes = 9;
+
+constexpr std::string_view refreshOutcomeName(RefreshOutcome o) {
+    switch (o) {
+        case RefreshOutcome::completed:
+            return "completed";
+        case RefreshOutcome::usim_mac_failure:
+            return "usim_mac_failure";
+        case RefreshOutcome::sync_failure:
+            return "sync_failure";
+        case RefreshOutcome::resync_limit:
+            return "resync_limit";
+        case RefreshOutcome::bad_confirmation:
+            return "bad_confirmation";
+        case RefreshOutcome::bad_mac_s:
+            return "bad_mac_s";
+        case RefreshOutcome::timed_out:
+            return "timed_out";
+        case RefreshOutcome::abandoned:
+            return "abandoned";
+        case RefreshOutcome::internal_error:
+            return "internal_error";
+    }
+    return "unknown";
+}
+
+constexpr std::string_view refreshOriginName(emsdp::RefreshOrigin o) {
+    switch (o) {
+        case emsdp::RefreshOrigin::ue:
+            return "ue";
+        case emsdp::RefreshOrigin::hse:
+            return "hse";
+        case emsdp::RefreshOrigin::eas:
+            return "eas";
+    }
+    return "unknown";
+}
+
+// Index into refreshCounts (ue 0, hse 1, eas 2).
+constexpr std::size_t originIndex(emsdp::RefreshOrigin o) {
+    return static_cast<std::size_t>(o) - 1;
+}
+
+// A13: resends 4, 12 and 28 s after the first transmission; given up 16 s after the last.
+constexpr std::array<std::uint64_t, 3> kRefreshResendMs{4000, 12000, 28000};
+constexpr std::uint64_t kRefreshGiveUpMs = 44000;
+// A15: the HSE's answer to a UE-triggered refresh stays outstanding this long.
+constexpr std::uint64_t kRefreshAnswerMs = 44000;
+// A14 (per HSE-triggered flow, A15).
+constexpr int kRefreshMaxResyncs = 2;
+
+// What a refresh vector is made from: the session's key set (4.4: same key agreement, serving
+// network and HSE Id).
+struct RefreshInput {
+    std::string imsi;
+    std::uint32_t sessionId = 0;
+    std::set<std::uint8_t> usedKids;  // memory-only KIDs (tentative sets, a refresh's New KID)
+    std::uint8_t kid = 0;             // a new request after a resync keeps its New key ID
+    crypto::KeyAgreement keyAgreement = crypto::KeyAgreement::umts;
+    std::optional<emsdp::PlmnId> plmn;
+    std::uint32_t lifetimeSeconds = 0;
+    std::string easId;
+    bool psk = false;            // KA-only: KInt_EAS_PSK for the pending set too
+    bool confirmation = false;   // HSE-triggered: the expected Key confirmation
+    bool skipIfPending = false;  // policy (A15): not while a pending set exists
+};
+
+struct RefreshOutput {
+    bool skipped = false;  // skipIfPending and the UE has a pending set
+    crypto::Rand rand{};
+    crypto::Autn autn{};
+    std::optional<crypto::KeyConfirmation> confirmation;
+    store::KeySetRecord pending;
+};
+
+// A new vector and KInt for a pending set (4.4). Runs on a worker: store reads and the SQN
+// reservation happen here; the set itself is stored by the loop (UE flow: before the Response;
+// HSE flow: once the Key confirmation verifies).
+Result<RefreshOutput> runRefreshVector(hsm::VaultOps& ops, store::Store& st, const HsedConfig& cfg,
+                                       const RefreshInput& in) {
+    RefreshOutput out;
+    auto sub = st.getSubscriber(in.imsi);
+    if (!sub)
+        return makeError(sub.error());
+    if (sub->opKind != store::OpKind::opc)
+        return makeError(HsedErrc::internal, "subscriber " + in.imsi + " is provisioned with OP");
+    auto sets = st.listKeySets(in.imsi);
+    if (!sets)
+        return makeError(sets.error());
+    std::set<std::uint8_t> used = in.usedKids;
+    for (const auto& s : *sets) {
+        if (in.skipIfPending && s.state == store::KeySetState::pending) {
+            out.skipped = true;
+            return out;
+        }
+        used.insert(s.kid);
+    }
+    // 4.5, A12: the lowest KID not held (current, pending, tentative, a refresh in progress).
+    std::uint8_t kid = in.kid;
+    for (std::uint8_t k = 1; k <= 7 && kid == 0; ++k)
+        if (used.count(k) == 0)
+            kid = k;
+    if (kid == 0)
+        return makeError(HsedErrc::internal, "no free key ID");
+    auto grant = st.sqn().allocate(in.imsi);
+    if (!grant)
+        return makeError(grant.error());
+    crypto::Rand rand{};
+    if (RAND_bytes(rand.data(), static_cast<int>(rand.size())) != 1)
+        return makeError(HsedErrc::internal, "RAND_bytes failed");
+    const SubscriberBlobs blobs(*sub);
+    auto vec = ops.generateVector(blobs.ref(), rand, grant->sqn, sub->amf);
+    if (!vec)
+        return makeError(vec.error());
+    crypto::Ak sqnXorAk{};
+    std::copy_n(vec->autn.begin(), sqnXorAk.size(), sqnXorAk.begin());
+    auto root = crypto::deriveRoot(in.keyAgreement, vec->ck, vec->ik,
+                                   in.plmn.value_or(crypto::PlmnId{}), sqnXorAk);
+    if (!root)
+        return makeError(root.error());
+    hsm::KeySetSpec spec;
+    spec.hseId = cfg.hseId;
+    spec.kint = {in.imsi, hsm::BlobPurpose::kint, kid};
+    spec.easId = in.easId;
+    spec.easKeyId = true;
+    if (in.psk) {
+        spec.easKey = hsm::EasKeyKind::psk;
+        spec.easKeyBinding = {in.imsi, hsm::BlobPurpose::kintEasPsk, kid};
+    }
+    if (in.confirmation)
+        spec.confirmation = hsm::ConfirmationParams{in.sessionId, vec->rand};
+    auto ks = ops.createKeySet(*root, spec);
+    if (!ks)
+        return makeError(ks.error());
+    if (in.confirmation && !ks->keyConfirmation)
+        return makeError(HsedErrc::internal, "no key confirmation");
+    out.confirmation = ks->keyConfirmation;
+    out.rand = vec->rand;
+    out.autn = vec->autn;
+    store::KeySetRecord& r = out.pending;
+    r.imsi = in.imsi;
+    r.kid = kid;
+    r.state = store::KeySetState::pending;
+    r.keyAgreement = static_cast<store::KeyAgreement>(in.keyAgreement);
+    r.plmn = in.plmn;
+    r.hseId = cfg.hseId;
+    r.createdAt = unixNow();                 // A11: its own AKA
+    r.lifetimeSeconds = in.lifetimeSeconds;  // A11: the current set's lifetime
+    r.kInt = wrapped(ks->kintBlob);          // A10: no nonce yet
+    if (in.psk && ks->easKeyId) {
+        store::EasKeyRecord e;
+        e.easId = in.easId;
+        e.type = store::EasKeyType::kIntEasPsk;
+        e.key = wrapped(ks->easKeyBlob);
+        e.identifier = *ks->easKeyId;
+        r.easKeys.push_back(std::move(e));
+    }
+    return out;
+}
+
 };
 
 }  // namespace
@@ -406,6 +586,41 @@ struct Daemon::Impl {
     HsedConfig cfg;
     net::Loop loop;
     std::unique_ptr<hsm::KeyVault> vault;
+        // The key set's parameters, for a refresh (4.4: the pending set keeps them; A11) and
+        // the refresh policy.
+        crypto::KeyAgreement keyAgreement = crypto::KeyAgreement::umts;
+        std::optional<emsdp::PlmnId> plmn;
+        std::uint32_t lifetimeSeconds = 0;
+        std::int64_t setCreatedAt = 0;
+        std::uint64_t setUseCount = 0;  // confirmed sessions with the set, this one included
+        std::string easId;
+        bool keySetsStorable = false;  // A8
+    };
+
+    // A key refresh in progress, at most one per UE (4.4, A15). Memory only: it lives in a
+    // session, and sessions do not survive a restart.
+    struct Refresh {
+        enum class Phase {
+            vector,       // a worker makes the vector and KInt
+            storing,      // the pending set is being made durable
+            outstanding,  // UE flow: the answer was sent; HSE flow: the request was sent
+            resync,       // a worker checks AUTS and sets SQN_HE
+        };
+        bool ueFlow = false;  // UE-triggered: the HSE answers; else the HSE requests
+        emsdp::RefreshOrigin origin = emsdp::RefreshOrigin::hse;
+        Phase phase = Phase::vector;
+        std::uint64_t token = 0;  // matches worker and store completions to this flow
+        std::uint32_t sessionId = 0;
+        std::uint8_t newKid = 0;  // 0 until the first vector is made
+        crypto::Rand rand{};
+        crypto::Autn autn{};
+        crypto::KeyAgreement keyAgreement = crypto::KeyAgreement::umts;
+        std::optional<crypto::KeyConfirmation> expected;  // HSE flow
+        store::KeySetRecord pending;                      // HSE flow: stored once confirmed
+        std::string easId;
+        std::uint64_t firstSentMs = 0;
+        std::size_t resends = 0;
+        int resyncs = 0;
     std::unique_ptr<store::Store> st;
     std::vector<net::HandlePtr<net::UdpSocket>> sockets;
     net::HandlePtr<net::Async> wake;
@@ -438,6 +653,13 @@ struct Daemon::Impl {
         : cfg(c),
           perSource(c.policy.perSource.ratePerSecond, c.policy.perSource.burst),
           perImsi(c.policy.perImsi.ratePerSecond, c.policy.perImsi.burst) {}
+    // Key refresh (issue 7): flows in progress by IMSI, outcomes by origin (ue, hse, eas).
+    std::map<std::string, Refresh> refreshes;
+    std::uint64_t nextRefreshToken = 1;
+    std::array<std::array<std::uint64_t, kRefreshOutcomes>, 3> refreshCounts{};
+    std::uint64_t resyncCount = 0;  // SQN resynchronisations (establishment and refresh)
+    // A24: a set being made current (write in flight): resumptions with another KID get 0x0D.
+    std::map<std::string, std::uint8_t> promoting;
 
     // ---- plumbing
 
@@ -601,6 +823,11 @@ struct Daemon::Impl {
     // Runs an establishment on a worker; `resyncOf` is the Session ID of an attempt being
     // resynchronised (0: a new request).
     void startJob(EstablishInput in, bool resumption, net::UdpSocket* sock,
+            if (auto p = promoting.find(in.imsi); p != promoting.end() && p->second != in.kid)
+                in.keySetDestroyed = !in.tentative.has_value();
+        } else if (auto rf = refreshes.find(in.imsi);
+                   rf != refreshes.end() && rf->second.newKid != 0) {
+            in.usedKids.insert(rf->second.newKid);
                   const net::SocketAddress& src, std::uint32_t resyncOf) {
         Impl* self = this;
         store::Store* stp = st.get();
@@ -760,6 +987,13 @@ struct Daemon::Impl {
                       std::to_string(static_cast<int>(out.grant.keyAgreement)));
         send(sock, src, ByteView(buf.data(), *n));
     }
+        s.keyAgreement = out.grant.keyAgreement;
+        s.plmn = out.keySet.plmn;
+        s.lifetimeSeconds = out.keySet.lifetimeSeconds;
+        s.setCreatedAt = out.keySet.createdAt;
+        s.setUseCount = out.keySet.useCount;
+        s.easId = in.easId;
+        s.keySetsStorable = in.ueConfiguration.keySetsStorable();
 
     void onUnprotectedReject(ByteView data, const net::SocketAddress& src, std::uint32_t sid) {
         auto it = sessions.find(sid);
@@ -854,6 +1088,7 @@ struct Daemon::Impl {
         auto it = sessions.find(prefix.sessionId);
         if (it == sessions.end()) {
             drop(emsdp::DropReason::unknown_session);
+        ++resyncCount;
             return;
         }
         Session& s = it->second;
@@ -901,8 +1136,7 @@ struct Daemon::Impl {
         } else if (std::holds_alternative<emsdp::SessionStartConfirmation>(cp->body)) {
             log::debug(kLog, "session " + std::to_string(sid) + " confirmed by 0x12");
         } else {
-            // Manage Keys (issue 7): not acted on yet.
-            drop(emsdp::DropReason::unexpected_command, "manage keys not handled yet");
+            drop(emsdp::DropReason::unexpected_command);
         }
     }
 
@@ -917,8 +1151,13 @@ struct Daemon::Impl {
                                 std::string(emsdp::causeName(v.cause)) + " (" +
                                 std::string(emsdp::dropReasonName(v.reason)) + ")");
             emsdp::MessageReject rej;
+            onRefreshReject(live, *rej);
             rej.cause = v.cause;
             sendCp(again->second, rej);
+        } else if (std::holds_alternative<emsdp::UeManageKeysRequest>(cp->body)) {
+            onUeRefreshRequest(live);
+        } else if (auto* mk = std::get_if<emsdp::UeManageKeysResponse>(&cp->body)) {
+            onUeRefreshResponse(live, *mk);
             return;
         }
         drop(v.reason);
@@ -984,9 +1223,11 @@ struct Daemon::Impl {
             setChanged = true;
             s.pendingSet = false;
             Impl* self = this;
+        const bool wasTentative = s.tentativeSet;
             st->makeCurrent(imsi, kid, [self, imsi, kid](Result<void> r) {
                 auto ok = std::make_shared<Result<void>>(std::move(r));
-                self->post([imsi, kid, ok]() {
+                self->post([self, imsi, kid, ok]() {
+                    self->promoted(imsi, kid);
                     if (!*ok)
                         log::error(kLog, "key set " + std::to_string(kid) + " of IMSI " + imsi +
                                              " not made current: " + ok->error().message);
@@ -994,6 +1235,9 @@ struct Daemon::Impl {
                         log::info(kLog, "pending key set " + std::to_string(kid) + " of IMSI " +
                                             imsi + " is current");
                 });
+                    rec.useCount = 1;
+                    s.setUseCount = 1;
+                    promoting[imsi] = kid;  // A24
             });
         }
         // A9: earlier sessions of the UE, and sessions whose key set was destroyed, are deleted.
@@ -1005,6 +1249,7 @@ struct Daemon::Impl {
                 gone.push_back(oid);
         }
         for (auto oid : gone)
+            promoting[imsi] = kid;  // A24
             deleteSession(oid, "superseded by a confirmed session");
     }
 
@@ -1018,6 +1263,21 @@ struct Daemon::Impl {
             auto ok = std::make_shared<Result<void>>(std::move(r));
             self->post([self, imsi, kid, psk, easId, ok]() {
                 auto t = self->tentative.find(imsi);
+        if (!wasTentative && setChanged) {
+            // The refresh that made this set is done (A24: the old set is destroyed).
+            auto rf = refreshes.find(imsi);
+            if (rf != refreshes.end() && rf->second.ueFlow && rf->second.newKid == kid &&
+                rf->second.phase == Refresh::Phase::outstanding)
+                endRefresh(imsi, RefreshOutcome::completed, "new key set in use");
+        }
+        if (!wasTentative) {
+            // Sessions per key set (refresh policy); a tentative set is stored with 1.
+            ++s.setUseCount;
+            st->incrementUseCount(imsi, kid, [](Result<void> r) {
+                if (!r)
+                    log::error(kLog, "use count not stored: " + r.error().message);
+            });
+        }
                 if (t != self->tentative.end()) {
                     t->second.erase(kid);
                     if (t->second.empty())
@@ -1028,6 +1288,12 @@ struct Daemon::Impl {
                                          " not stored: " + ok->error().message);
                     return;
                 }
+        maybeRefreshByPolicy(sid);
+    }
+
+    void promoted(const std::string& imsi, std::uint8_t kid) {
+        if (auto p = promoting.find(imsi); p != promoting.end() && p->second == kid)
+            promoting.erase(p);
                 log::info(kLog, "key set " + std::to_string(kid) + " of IMSI " + imsi +
                                     " is current (durable)");
                 if (psk)
@@ -1039,6 +1305,7 @@ struct Daemon::Impl {
         });
     }
 
+                self->promoted(imsi, kid);
     void forgetAttempt(std::uint32_t sid) {
         auto it = sessions.find(sid);
         if (it == sessions.end())
@@ -1061,6 +1328,466 @@ struct Daemon::Impl {
         if (!it->second.request.empty())
             requestCache.erase(it->second.request);
         log::info(kLog, "session " + std::to_string(sid) + " deleted: " + why);
+    // ---- key refresh (profile 4.4, 4.6, A8, A11-A15, A24; docs/hsed.md "Key refresh")
+
+    void countRefresh(emsdp::RefreshOrigin o, RefreshOutcome outcome) {
+        ++refreshCounts[originIndex(o)][static_cast<std::size_t>(outcome)];
+    }
+
+    void endRefresh(const std::string& imsi, RefreshOutcome outcome, const char* why) {
+        auto it = refreshes.find(imsi);
+        if (it == refreshes.end())
+            return;
+        countRefresh(it->second.origin, outcome);
+        log::info(kLog,
+                  std::string(it->second.ueFlow ? "UE" : "HSE") + "-triggered refresh for IMSI " +
+                      imsi + " (origin " + std::string(refreshOriginName(it->second.origin)) +
+                      ", new KID " + std::to_string(it->second.newKid) +
+                      ") ended: " + std::string(refreshOutcomeName(outcome)) + " (" + why + ")");
+        refreshes.erase(it);
+    }
+
+    // The flow `token` of `imsi` when it is in `phase`; nullptr for a completion of a flow that
+    // ended meanwhile (its result is discarded).
+    Refresh* liveRefresh(const std::string& imsi, std::uint64_t token, Refresh::Phase phase) {
+        auto it = refreshes.find(imsi);
+        if (it == refreshes.end() || it->second.token != token || it->second.phase != phase)
+            return nullptr;
+        return &it->second;
+    }
+
+    RefreshInput refreshInput(const Session& s) {
+        RefreshInput in;
+        in.imsi = s.imsi;
+        in.sessionId = s.id;
+        in.usedKids.insert(s.kid);
+        if (auto t = tentative.find(s.imsi); t != tentative.end())
+            for (const auto& [k, set] : t->second)
+                in.usedKids.insert(k);
+        in.keyAgreement = s.keyAgreement;
+        in.plmn = s.plmn;
+        in.lifetimeSeconds = s.lifetimeSeconds;
+        in.easId = s.easId;
+        in.psk = s.service == emsdp::Service::kaOnly;
+        return in;
+    }
+
+    Refresh newRefresh(const Session& s, bool ueFlow, emsdp::RefreshOrigin origin) {
+        Refresh r;
+        r.ueFlow = ueFlow;
+        r.origin = origin;
+        r.phase = Refresh::Phase::vector;
+        r.token = nextRefreshToken++;
+        r.sessionId = s.id;
+        r.keyAgreement = s.keyAgreement;
+        r.easId = s.easId;
+        return r;
+    }
+
+    void runVectorJob(const std::string& imsi, std::uint64_t token, RefreshInput in) {
+        Impl* self = this;
+        store::Store* stp = st.get();
+        const HsedConfig* cfgp = &cfg;
+        auto input = std::make_shared<RefreshInput>(std::move(in));
+        vault->post([stp, cfgp, input](
+                        hsm::VaultOps& ops) { return runRefreshVector(ops, *stp, *cfgp, *input); },
+                    [self, imsi, token](Result<RefreshOutput> r) {
+                        auto shared = std::make_shared<Result<RefreshOutput>>(std::move(r));
+                        self->post([self, imsi, token, shared]() {
+                            self->onRefreshVector(imsi, token, *shared);
+                        });
+                    });
+    }
+
+    // HSE-triggered flow (policy, operator, origin UE after a sync failure; A8: never for a UE
+    // whose key sets are not storable). Returns the readable outcome.
+    std::string startHseRefresh(Session& s, emsdp::RefreshOrigin origin, bool policy) {
+        if (!s.keySetsStorable)
+            return "key sets not storable";
+        if (refreshes.count(s.imsi) != 0)
+            return "refresh already in progress";
+        Refresh r = newRefresh(s, false, origin);
+        RefreshInput in = refreshInput(s);
+        in.confirmation = true;
+        in.skipIfPending = policy;
+        const std::uint64_t token = r.token;
+        refreshes.emplace(s.imsi, std::move(r));
+        log::info(kLog, "HSE-triggered refresh for IMSI " + s.imsi + " (origin " +
+                            std::string(refreshOriginName(origin)) + ") in session " +
+                            std::to_string(s.id));
+        runVectorJob(s.imsi, token, std::move(in));
+        return "started in session " + std::to_string(s.id);
+    }
+
+    // Operator entry point (admin socket): an HSE-triggered refresh in the UE's latest
+    // confirmed session.
+    Result<std::string> operatorRefresh(const std::string& imsi) {
+        Session* latest = nullptr;
+        for (auto& [sid, s] : sessions)
+            if (s.imsi == imsi && s.confirmed && s.terminateAtMs == 0 && !s.jobRunning &&
+                (latest == nullptr || s.seq > latest->seq))
+                latest = &s;
+        if (latest == nullptr)
+            return std::string("no confirmed session");
+        return startHseRefresh(*latest, emsdp::RefreshOrigin::hse, false);
+    }
+
+    // A15: checked at each session confirmation, not while a pending set exists (checked by the
+    // worker), never for a UE whose key sets are not storable (A8).
+    void maybeRefreshByPolicy(std::uint32_t sid) {
+        const auto& p = cfg.policy;
+        if (p.refreshAfterSeconds == 0 && p.refreshAfterSessions == 0)
+            return;
+        auto it = sessions.find(sid);
+        if (it == sessions.end())
+            return;
+        Session& s = it->second;
+        if (!s.keySetsStorable || refreshes.count(s.imsi) != 0 || s.terminateAtMs != 0)
+            return;
+        const std::int64_t age = unixNow() - s.setCreatedAt;
+        const bool byAge =
+            p.refreshAfterSeconds != 0 && age >= static_cast<std::int64_t>(p.refreshAfterSeconds);
+        const bool bySessions =
+            p.refreshAfterSessions != 0 && s.setUseCount >= std::uint64_t{p.refreshAfterSessions};
+        if (!byAge && !bySessions)
+            return;
+        log::info(kLog, "refresh policy due for IMSI " + s.imsi + " KID " + std::to_string(s.kid) +
+                            " (age " + std::to_string(age) + " s, sessions " +
+                            std::to_string(s.setUseCount) + ")");
+        startHseRefresh(s, emsdp::RefreshOrigin::hse, true);
+    }
+
+    void onUeRefreshRequest(Session& s) {
+        auto it = refreshes.find(s.imsi);
+        if (it != refreshes.end()) {
+            Refresh& r = it->second;
+            if (r.ueFlow && r.phase == Refresh::Phase::outstanding) {
+                // A15: the same RAND, AUTN and New key ID, no new AKA.
+                log::info(kLog, "repeated Manage Keys Request of IMSI " + s.imsi +
+                                    ": the outstanding answer again");
+                r.sessionId = s.id;
+                sendRefreshAnswer(s, r);
+                return;
+            }
+            if (r.ueFlow || r.phase == Refresh::Phase::storing) {
+                // Its answer (or the HSE flow's pending set) is being made; the UE resends.
+                log::debug(kLog, "Manage Keys Request of IMSI " + s.imsi +
+                                     " while a refresh is being stored or prepared");
+                return;
+            }
+            endRefresh(s.imsi, RefreshOutcome::abandoned, "met by a UE request");  // A15
+        }
+        Refresh r = newRefresh(s, true, emsdp::RefreshOrigin::ue);
+        RefreshInput in = refreshInput(s);
+        const std::uint64_t token = r.token;
+        refreshes.emplace(s.imsi, std::move(r));
+        log::info(kLog, "UE-triggered refresh for IMSI " + s.imsi + " in session " +
+                            std::to_string(s.id));
+        runVectorJob(s.imsi, token, std::move(in));
+    }
+
+    void onRefreshVector(const std::string& imsi, std::uint64_t token, Result<RefreshOutput>& res) {
+        Refresh* r = liveRefresh(imsi, token, Refresh::Phase::vector);
+        if (r == nullptr)
+            return;
+        if (!res) {
+            log::error(kLog, "refresh vector for IMSI " + imsi + " failed: " + res.error().message);
+            endRefresh(imsi, RefreshOutcome::internal_error, "vector");
+            return;
+        }
+        if (res->skipped) {
+            log::info(kLog, "refresh policy for IMSI " + imsi + ": a pending set exists");
+            refreshes.erase(imsi);  // not started: not counted
+            return;
+        }
+        auto sit = sessions.find(r->sessionId);
+        if (sit == sessions.end()) {
+            endRefresh(imsi, RefreshOutcome::abandoned, "session gone");
+            return;
+        }
+        r->newKid = res->pending.kid;
+        r->rand = res->rand;
+        r->autn = res->autn;
+        r->expected = res->confirmation;
+        log::info(kLog,
+                  "refresh vector for IMSI " + imsi + " new KID " + std::to_string(r->newKid));
+        if (r->ueFlow) {
+            // The pending set is durable before the Manage Keys Response leaves.
+            r->phase = Refresh::Phase::storing;
+            storePending(imsi, *r, std::move(res->pending));
+            return;
+        }
+        r->pending = std::move(res->pending);
+        r->phase = Refresh::Phase::outstanding;
+        r->firstSentMs = loop.nowMs();
+        r->resends = 0;
+        sendRefreshRequest(sit->second, *r);
+    }
+
+    void storePending(const std::string& imsi, const Refresh& r, store::KeySetRecord rec) {
+        Impl* self = this;
+        const std::uint64_t token = r.token;
+        const std::uint8_t kid = rec.kid;
+        const std::string easId = r.easId;
+        const emsdp::RefreshOrigin origin = r.origin;
+        st->putKeySet(std::move(rec), [self, imsi, token, kid, easId, origin](Result<void> res) {
+            auto ok = std::make_shared<Result<void>>(std::move(res));
+            self->post([self, imsi, token, kid, easId, origin, ok]() {
+                self->onPendingStored(imsi, token, kid, easId, origin, *ok);
+            });
+        });
+    }
+
+    void onPendingStored(const std::string& imsi, std::uint64_t token, std::uint8_t kid,
+                         const std::string& easId, emsdp::RefreshOrigin origin,
+                         const Result<void>& ok) {
+        if (ok)
+            // The internal event the HSE-EAS interface (next tranche) delivers to the EAS (8.3).
+            log::notice(kLog, "event pending-key-set-stored IMSI " + imsi + " KID " +
+                                  std::to_string(kid) + " EAS " + easId + " origin " +
+                                  std::string(refreshOriginName(origin)));
+        Refresh* r = liveRefresh(imsi, token, Refresh::Phase::storing);
+        if (r == nullptr)
+            return;
+        if (!ok) {
+            log::error(kLog, "pending key set " + std::to_string(kid) + " of IMSI " + imsi +
+                                 " not stored: " + ok.error().message);
+            endRefresh(imsi, RefreshOutcome::internal_error, "store");
+            return;
+        }
+        if (!r->ueFlow) {
+            endRefresh(imsi, RefreshOutcome::completed, "key confirmation verified");
+            return;
+        }
+        auto sit = sessions.find(r->sessionId);
+        if (sit == sessions.end()) {
+            endRefresh(imsi, RefreshOutcome::abandoned, "session gone before the answer");
+            return;
+        }
+        r->phase = Refresh::Phase::outstanding;
+        r->firstSentMs = loop.nowMs();
+        sendRefreshAnswer(sit->second, *r);
+    }
+
+    // May delete the session (counter exhaustion), and with it the refresh: callers use
+    // neither afterwards.
+    void sendRefreshAnswer(Session& s, const Refresh& r) {
+        emsdp::HseManageKeysResponse m;
+        m.rand = r.rand;
+        m.autn = r.autn;
+        m.keyAgreement = r.keyAgreement;
+        m.newKeyId = r.newKid;
+        sendCp(s, m);
+    }
+
+    void sendRefreshRequest(Session& s, const Refresh& r) {
+        emsdp::HseManageKeysRequest m;
+        m.rand = r.rand;
+        m.autn = r.autn;
+        m.keyAgreement = r.keyAgreement;
+        m.newKeyId = r.newKid;
+        m.refreshOrigin = r.origin;
+        sendCp(s, m);
+    }
+
+    void onUeRefreshResponse(Session& s, const emsdp::UeManageKeysResponse& m) {
+        auto it = refreshes.find(s.imsi);
+        if (it == refreshes.end() || it->second.ueFlow ||
+            it->second.phase != Refresh::Phase::outstanding || it->second.sessionId != s.id) {
+            drop(emsdp::DropReason::unexpected_command, "manage keys response without a request");
+            return;
+        }
+        Refresh& r = it->second;
+        if (m.keyConfirmation) {
+            // The expected value was derived in the HSM from the new KInt (Session ID, RAND).
+            if (!r.expected || CRYPTO_memcmp(m.keyConfirmation->data(), r.expected->data(),
+                                             r.expected->size()) != 0) {
+                endRefresh(s.imsi, RefreshOutcome::bad_confirmation, "wrong key confirmation");
+                return;
+            }
+            r.phase = Refresh::Phase::storing;
+            storePending(s.imsi, r, std::move(r.pending));
+            return;
+        }
+        if (m.cause == emsdp::Cause::aka_mac_failure) {
+            endRefresh(s.imsi, RefreshOutcome::usim_mac_failure, "cause 0x0A");
+            return;
+        }
+        if (m.cause == emsdp::Cause::synch_failure && m.auts) {
+            r.phase = Refresh::Phase::resync;
+            runRefreshResync(s, r, *m.auts, 0);
+            return;
+        }
+        drop(emsdp::DropReason::unexpected_command, "manage keys response cause");
+    }
+
+    // A MAC'd Reject: for the answer to a UE-triggered refresh (4.4) it is acted on; true when
+    // it was.
+    bool onRefreshReject(Session& s, const emsdp::MessageReject& rej) {
+        auto it = refreshes.find(s.imsi);
+        if (it == refreshes.end() || !it->second.ueFlow ||
+            it->second.phase != Refresh::Phase::outstanding || it->second.sessionId != s.id)
+            return false;
+        Refresh& r = it->second;
+        if (rej.cause == emsdp::Cause::aka_mac_failure) {
+            discardPending(s.imsi, r.newKid);
+            endRefresh(s.imsi, RefreshOutcome::usim_mac_failure, "Reject 0x0A");
+            return true;
+        }
+        if (rej.cause == emsdp::Cause::synch_failure && rej.auts) {
+            r.phase = Refresh::Phase::resync;
+            runRefreshResync(s, r, *rej.auts, r.newKid);
+            return true;
+        }
+        return false;
+    }
+
+    // Removes the UE's pending set `kid` (a UE flow's answer the USIM refused), on a worker.
+    void discardPending(const std::string& imsi, std::uint8_t kid) {
+        store::Store* stp = st.get();
+        vault->post([stp, imsi, kid](hsm::VaultOps&) { return discardPendingSet(*stp, imsi, kid); },
+                    [imsi, kid](Result<void> r) {
+                        if (!r)
+                            log::error(kLog, "pending key set " + std::to_string(kid) +
+                                                 " of IMSI " + imsi +
+                                                 " not discarded: " + r.error().message);
+                    });
+    }
+
+    static Result<void> discardPendingSet(store::Store& st, const std::string& imsi,
+                                          std::uint8_t kid) {
+        auto set = st.getKeySet(imsi, kid);
+        if (!set || set->state != store::KeySetState::pending)
+            return {};
+        return st.removeKeySet(imsi, kid);
+    }
+
+    // AUTS checked on a worker (bad MAC-S: the flow ends), SQN_HE set durably there; a UE flow's
+    // pending set is discarded first in the same job.
+    void runRefreshResync(const Session& s, const Refresh& r, const crypto::Auts& auts,
+                          std::uint8_t discardKid) {
+        Impl* self = this;
+        store::Store* stp = st.get();
+        const crypto::Rand rand = r.rand;
+        const std::string imsi = s.imsi;
+        const std::uint64_t token = r.token;
+        vault->post(
+            [stp, imsi, rand, auts, discardKid](hsm::VaultOps& ops) -> Result<bool> {
+                if (discardKid != 0) {
+                    if (auto d = discardPendingSet(*stp, imsi, discardKid); !d)
+                        return makeError(d.error());
+                }
+                // Read here, on the worker: a confirmed session keeps no subscriber row.
+                auto sub = stp->getSubscriber(imsi);
+                if (!sub)
+                    return makeError(sub.error());
+                const SubscriberBlobs blobs(*sub);
+                auto ms = ops.recoverSqnMs(blobs.ref(), rand, auts);
+                if (!ms)
+                    return false;
+                auto rs = stp->sqn().resync(imsi, *ms);
+                if (!rs)
+                    return makeError(rs.error());
+                return true;
+            },
+            [self, imsi, token](Result<bool> res) {
+                auto shared = std::make_shared<Result<bool>>(std::move(res));
+                self->post([self, imsi, token, shared]() {
+                    self->onRefreshResynced(imsi, token, *shared);
+                });
+            });
+    }
+
+    void onRefreshResynced(const std::string& imsi, std::uint64_t token, const Result<bool>& res) {
+        Refresh* r = liveRefresh(imsi, token, Refresh::Phase::resync);
+        if (r == nullptr)
+            return;
+        if (!res) {
+            log::error(kLog, "refresh resynchronisation for IMSI " + imsi +
+                                 " failed: " + res.error().message);
+            endRefresh(imsi, RefreshOutcome::internal_error, "resync");
+            return;
+        }
+        if (!*res) {
+            drop(emsdp::DropReason::bad_mac_s, "refresh");
+            endRefresh(imsi, RefreshOutcome::bad_mac_s, "AUTS with a bad MAC-S");
+            return;
+        }
+        ++resyncCount;
+        log::info(kLog, "SQN resynchronised for IMSI " + imsi + " (refresh)");
+        const std::uint32_t sid = r->sessionId;
+        if (r->ueFlow) {
+            // 4.4: the pending set is gone; an HSE-triggered refresh with Refresh origin UE.
+            endRefresh(imsi, RefreshOutcome::sync_failure, "Reject 0x0B");
+            if (auto sit = sessions.find(sid); sit != sessions.end())
+                startHseRefresh(sit->second, emsdp::RefreshOrigin::ue, false);
+            return;
+        }
+        if (++r->resyncs > kRefreshMaxResyncs) {
+            endRefresh(imsi, RefreshOutcome::resync_limit, "third valid AUTS");  // A14, A15
+            return;
+        }
+        auto sit = sessions.find(sid);
+        if (sit == sessions.end()) {
+            endRefresh(imsi, RefreshOutcome::abandoned, "session gone");
+            return;
+        }
+        // A new request at once: a new RAND, the same New key ID.
+        RefreshInput in = refreshInput(sit->second);
+        in.kid = r->newKid;
+        in.confirmation = true;
+        r->phase = Refresh::Phase::vector;
+        runVectorJob(imsi, token, std::move(in));
+    }
+
+    // A session is deleted: its unfinished refresh is abandoned (4.5); a UE flow whose answer
+    // was sent is over; a pending set being stored finishes on its own.
+    void refreshSessionGone(const std::string& imsi, std::uint32_t sid) {
+        auto it = refreshes.find(imsi);
+        if (it == refreshes.end() || it->second.sessionId != sid ||
+            it->second.phase == Refresh::Phase::storing)
+            return;
+        if (it->second.ueFlow && it->second.phase == Refresh::Phase::outstanding)
+            endRefresh(imsi, RefreshOutcome::completed, "session ended");
+        else
+            endRefresh(imsi, RefreshOutcome::abandoned, "session ended");
+    }
+
+    // Resends of HSE requests (A13) and the end of outstanding answers (A15); from the sweep.
+    void refreshTimers(std::uint64_t now) {
+        std::vector<std::pair<std::string, RefreshOutcome>> ended;
+        std::vector<std::string> resend;
+        for (auto& [imsi, r] : refreshes) {
+            if (r.phase != Refresh::Phase::outstanding)
+                continue;
+            const std::uint64_t elapsed = now - r.firstSentMs;
+            if (r.ueFlow) {
+                if (elapsed >= kRefreshAnswerMs)
+                    ended.emplace_back(imsi, RefreshOutcome::completed);
+            } else if (elapsed >= kRefreshGiveUpMs) {
+                ended.emplace_back(imsi, RefreshOutcome::timed_out);
+            } else if (r.resends < kRefreshResendMs.size() &&
+                       elapsed >= kRefreshResendMs[r.resends]) {
+                ++r.resends;
+                resend.push_back(imsi);
+            }
+        }
+        for (const auto& [imsi, outcome] : ended)
+            endRefresh(imsi, outcome,
+                       outcome == RefreshOutcome::completed ? "answer no longer outstanding"
+                                                            : "no answer");
+        for (const auto& imsi : resend) {
+            auto it = refreshes.find(imsi);
+            if (it == refreshes.end())
+                continue;
+            auto sit = sessions.find(it->second.sessionId);
+            if (sit == sessions.end())
+                continue;
+            log::debug(kLog, "Manage Keys Request resent to IMSI " + imsi);
+            sendRefreshRequest(sit->second, it->second);
+        }
+    }
+
         sessions.erase(it);
     }
 
@@ -1083,10 +1810,12 @@ struct Daemon::Impl {
             log::debug(kLog, std::string("uplink sink: ") + std::strerror(errno));
     }
 
+        const std::string imsi = it->second.imsi;
     void onDownlinkReadable() {
         std::array<std::uint8_t, 2048> buf{};
         for (;;) {
             const ssize_t n = ::recv(downlink->fd, buf.data(), buf.size(), MSG_DONTWAIT);
+        refreshSessionGone(imsi, sid);
             if (n < 0)
                 return;
             if (n < 4) {
@@ -1179,6 +1908,7 @@ struct Daemon::Impl {
         hc.token = cfg.hsm.token;
         hc.pinFile = cfg.hsm.pinFile;
         hc.workers = cfg.hsm.workers;
+        refreshTimers(now);
         auto v = hsm::KeyVault::open(hc);
         if (!v)
             return makeError(v.error());
@@ -1330,3 +2060,15 @@ int Daemon::run() {
 }
 
 }  // namespace best::hse
+        std::string refreshLine;
+        for (std::size_t o = 0; o < refreshCounts.size(); ++o)
+            for (std::size_t i = 0; i < kRefreshOutcomes; ++i)
+                if (refreshCounts[o][i] != 0)
+                    refreshLine +=
+                        " " +
+                        std::string(refreshOriginName(static_cast<emsdp::RefreshOrigin>(o + 1))) +
+                        "." + std::string(refreshOutcomeName(static_cast<RefreshOutcome>(i))) +
+                        "=" + std::to_string(refreshCounts[o][i]);
+        log::notice(kLog,
+                    "refreshes:" + (refreshLine.empty() ? std::string(" none") : refreshLine) +
+                        " resyncs=" + std::to_string(resyncCount));
