@@ -207,6 +207,16 @@ protected:
             return std::nullopt;
         Bytes b(2048);
         const ssize_t n = ::recv(sinkFd_, b.data(), b.size(), 0);
+    // SIGKILL (a crash): no clean shutdown, the store keeps what was durable.
+    void kill9() {
+        ASSERT_GT(pid_, 0);
+        ::kill(pid_, SIGKILL);
+        int st = 0;
+        ::waitpid(pid_, &st, 0);
+        pid_ = -1;
+        EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "status " << st;
+    }
+
         if (n < 0)
             return std::nullopt;
         b.resize(static_cast<std::size_t>(n));
@@ -300,10 +310,11 @@ inline std::shared_ptr<ue::UeSettings> ueSettings(const std::string& easId,
 class UeClient {
 public:
     UeClient(std::uint16_t hsePort, std::shared_ptr<ue::UeSettings> settings,
-             const std::string& imsi = kImsi, const char* kHex = kKHex)
+             const std::string& imsi = kImsi, const char* kHex = kKHex, ue::UeState state = {})
         : peer_(hsePort),
           usim_(secretFromHex<SubscriberK>(kHex), secretFromHex<Opc>(kOpcHex), imsi) {
-        auto e = ue::UeEngine::create(std::move(settings), imsi, ue::UeState{}, {&store_, nullptr});
+        auto e =
+            ue::UeEngine::create(std::move(settings), imsi, std::move(state), {&store_, nullptr});
         if (!e)
             throw std::runtime_error(e.error().message);
         engine_.emplace(std::move(*e));
@@ -324,7 +335,7 @@ public:
                 return true;
             if (std::chrono::steady_clock::now() >= until)
                 return false;
-            if (auto d = peer_.receive(20))
+            if (auto d = peer_.receive(20); d && !(dropIncoming && dropIncoming(*d)))
                 engine_->handleDatagram(*d, ue::Source::hse, ue::UeTime::now(), out_);
             engine_->onTimer(ue::UeTime::now(), out_);
         }
@@ -368,6 +379,16 @@ public:
         ue::answerAkaInline(*engine_, usim_, ue::UeTime::now(), out_);
         for (auto& d : out_.datagrams) {
             sent_.push_back(d);
+    // Datagrams from the HSE for which this returns true are lost (tests of resends).
+    std::function<bool(const Bytes&)> dropIncoming;
+
+    // Calls the engine with the client's output (requestKeyRefresh, terminate, ...), then sends.
+    template <typename F>
+    auto call(F&& f) {
+        auto r = f(*engine_, ue::UeTime::now(), out_);
+        flush();
+        return r;
+    }
             peer_.send(d);
         }
         for (auto& e : out_.events)

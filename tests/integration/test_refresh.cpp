@@ -1,0 +1,437 @@
+// Key refresh end to end (profile 4.4, 4.6, A8, A11-A15, A24): a real best-hsed per test with
+// SoftHSM and SQLite, UEs from src/ue (the engine's refresh role) on loopback.
+#include <gtest/gtest.h>
+
+#include "hsed_fixture.h"
+
+namespace best::itest {
+namespace {
+
+using emsdp::Cause;
+
+constexpr const char* kPolicySessions = "  refresh:\n    after_sessions: 1\n";
+
+DaemonOptions withPolicy(const std::string& lines) {
+    DaemonOptions o;
+    o.extraPolicy = lines;
+    return o;
+}
+
+std::size_t countOf(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1))
+        ++n;
+    return n;
+}
+
+template <typename E>
+std::size_t eventCount(const UeClient& ue) {
+    std::size_t n = 0;
+    for (const auto& e : ue.events())
+        if (std::holds_alternative<E>(e))
+            ++n;
+    return n;
+}
+
+class Refresh : public HsedFixture {
+protected:
+    std::vector<store::KeySetRecord> keySets() {
+        store::StoreOptions so;
+        so.mode = store::Mode::tool;
+        auto st = store::Store::open(storePath(), so);
+        EXPECT_TRUE(st) << st.error().message;
+        if (!st)
+            return {};
+        auto sets = (*st)->listKeySets(kImsi);
+        EXPECT_TRUE(sets) << sets.error().message;
+        return sets ? *sets : std::vector<store::KeySetRecord>{};
+    }
+
+    std::uint64_t seqHe() {
+        store::StoreOptions so;
+        so.mode = store::Mode::tool;
+        auto st = store::Store::open(storePath(), so);
+        EXPECT_TRUE(st);
+        auto s = (*st)->getSqnState(kImsi);
+        EXPECT_TRUE(s);
+        return s ? s->seqHe : 0;
+    }
+
+    bool waitLog(const std::string& what, int ms = 8000) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < until) {
+            if (log().find(what) != std::string::npos)
+                return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
+
+    // Waits for a log line while the UE keeps answering.
+    bool pumpUntilLog(UeClient& ue, const std::string& what, int ms = 15000) {
+        return ue.pump([&] { return log().find(what) != std::string::npos; }, ms);
+    }
+
+    // A MAC-valid uplink: confirms a UP session (A9).
+    void uplink(UeClient& ue) {
+        const std::string msg = "confirm";
+        auto r = ue.call([&](ue::UeEngine& e, const ue::UeTime& now, ue::Output& out) {
+            return e.sendUplink(
+                ByteView(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size()), now, out);
+        });
+        ASSERT_TRUE(r) << r.error().message;
+    }
+
+    void terminate(UeClient& ue) {
+        auto r = ue.call([](ue::UeEngine& e, const ue::UeTime& now, ue::Output& out) {
+            return e.terminate(now, out);
+        });
+        ASSERT_TRUE(r) << r.error().message;
+        ASSERT_TRUE(ue.pump([&] { return ue.engine().phase() == ue::Phase::idle; })) << log();
+    }
+
+    void requestRefresh(UeClient& ue) {
+        auto r = ue.call([](ue::UeEngine& e, const ue::UeTime& now, ue::Output& out) {
+            return e.requestKeyRefresh(now, out);
+        });
+        ASSERT_TRUE(r) << r.error().message;
+    }
+
+    bool waitRefreshDone(UeClient& ue, int ms = 15000) {
+        return ue.pump([&] { return ue.has<ue::RefreshCompleted>(); }, ms);
+    }
+
+    // The resumption request a UE holding `state` would send (its current set, with a nonce
+    // `nonceStep` above the set's last one), answered by the HSE on a raw socket.
+    std::optional<Bytes> resumeRaw(const ue::UeState& state, const std::string& easId,
+                                   std::uint64_t nonceStep, std::uint8_t expectKid) {
+        ue::UeState s = state;
+        EXPECT_TRUE(s.current.has_value());
+        if (!s.current)
+            return std::nullopt;
+        s.pending.reset();
+        if (s.current->lastNonce)
+            s.current->lastNonce = *s.current->lastNonce + nonceStep;
+        auto e = ue::UeEngine::create(ueSettings(easId), kImsi, std::move(s));
+        EXPECT_TRUE(e);
+        if (!e)
+            return std::nullopt;
+        ue::Output out;
+        EXPECT_TRUE(e->start(ue::UeTime::now(), out));
+        EXPECT_EQ(out.datagrams.size(), 1u);
+        if (out.datagrams.empty())
+            return std::nullopt;
+        const Bytes& req = out.datagrams.front();
+        EXPECT_EQ((req[0] >> 3) & 0x07, expectKid) << "not a resumption with the old set";
+        UdpPeer p(port_);
+        p.send(req);
+        return p.receive(5000);
+    }
+
+    // After a refresh to `newKid`: a resumption with the new set, confirmed; then the old set
+    // (from `old`) is refused with 0x0D (A24), and only the new set is stored.
+    void resumeWithNewSetAndRefuseOld(UeClient& ue, const ue::UeState& old, std::uint8_t newKid,
+                                      const std::string& easId, bool up) {
+        const std::uint8_t oldKid = old.current->kid;
+        std::optional<store::WrappedBlob> oldKint;
+        for (const auto& s : keySets())
+            if (s.kid == oldKid)
+                oldKint = s.kInt;
+        ASSERT_TRUE(oldKint);
+        // A24: until a session with the new set is confirmed, the old set stays usable.
+        auto early = resumeRaw(old, easId, 10, oldKid);
+        ASSERT_TRUE(early);
+        EXPECT_FALSE(emsdp::parseUnprotectedReject(*early)) << "old set refused too early";
+        EXPECT_EQ(((*early)[0] >> 3) & 0x07, oldKid);
+        terminate(ue);
+        ASSERT_TRUE(ue.establish()) << log();
+        const auto info = ue.last<ue::SessionEstablished>()->info;
+        EXPECT_TRUE(info.resumed);
+        EXPECT_EQ(info.kid, newKid);
+        if (up)
+            uplink(ue);
+        ASSERT_TRUE(pumpUntilLog(
+            ue, "pending key set " + std::to_string(newKid) + " of IMSI " + kImsi + " is current"))
+            << log();
+        auto late = resumeRaw(old, easId, 20, oldKid);
+        ASSERT_TRUE(late);
+        auto rej = emsdp::parseUnprotectedReject(*late);
+        ASSERT_TRUE(rej) << "the old set still resumes";
+        EXPECT_EQ(rej->body.cause, Cause::key_set_invalid);
+        bool sawNew = false;
+        for (const auto& s : keySets()) {
+            EXPECT_NE(s.kInt, *oldKint) << "the old set is still stored";
+            if (s.kid == newKid) {
+                sawNew = true;
+                EXPECT_EQ(s.state, store::KeySetState::current);
+            }
+        }
+        EXPECT_TRUE(sawNew);
+    }
+};
+
+TEST_F(Refresh, UeTriggeredKaOnlyThenNewSetResumesAndOldIsRefused) {
+    start();
+    UeClient ue(port_, ueSettings(kEasKa));
+    ASSERT_TRUE(ue.establish()) << log();
+    ASSERT_TRUE(waitLog("is current (durable)")) << log();
+    const ue::UeState old = ue.engine().state();
+    ASSERT_TRUE(old.current);
+    ASSERT_EQ(old.current->kid, 1);
+    requestRefresh(ue);
+    ASSERT_TRUE(waitRefreshDone(ue)) << log();
+    EXPECT_EQ(ue.last<ue::RefreshCompleted>()->newKid, 2);
+    EXPECT_EQ(ue.last<ue::RefreshCompleted>()->origin, emsdp::RefreshOrigin::ue);
+    EXPECT_FALSE(ue.has<ue::RefreshFailed>());
+    // Stored before the Response was sent, with its own KInt_EAS_PSK (KA-only) and no nonce.
+    auto sets = keySets();
+    ASSERT_EQ(sets.size(), 2u);
+    EXPECT_EQ(sets[0].kid, 1);
+    EXPECT_EQ(sets[0].state, store::KeySetState::current);
+    EXPECT_EQ(sets[1].kid, 2);
+    EXPECT_EQ(sets[1].state, store::KeySetState::pending);
+    EXPECT_EQ(sets[1].lifetimeSeconds, sets[0].lifetimeSeconds);  // A11
+    EXPECT_GE(sets[1].createdAt, sets[0].createdAt);
+    EXPECT_FALSE(sets[1].highestNonce);  // A10
+    EXPECT_EQ(sets[1].keyAgreement, sets[0].keyAgreement);
+    EXPECT_NE(sets[1].kInt, sets[0].kInt);
+    ASSERT_EQ(sets[1].easKeys.size(), 1u);
+    EXPECT_EQ(sets[1].easKeys[0].type, store::EasKeyType::kIntEasPsk);
+    EXPECT_NE(sets[1].easKeys[0].identifier, sets[0].easKeys.at(0).identifier);
+    EXPECT_NE(log().find(std::string("event pending-key-set-stored IMSI ") + kImsi +
+                         " KID 2 EAS eas-ka origin ue"),
+              std::string::npos)
+        << log();
+    resumeWithNewSetAndRefuseOld(ue, old, 2, kEasKa, false);
+    stop();
+    EXPECT_NE(log().find("refreshes: ue.completed=1 resyncs=0"), std::string::npos) << log();
+}
+
+TEST_F(Refresh, HseTriggeredBySessionsPerKeySet) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    const ue::UeState old = ue.engine().state();
+    EXPECT_FALSE(ue.has<ue::RefreshCompleted>());
+    uplink(ue);  // confirms: 1 session with set 1, the policy is due
+    ASSERT_TRUE(waitRefreshDone(ue)) << log();
+    EXPECT_EQ(ue.last<ue::RefreshCompleted>()->newKid, 2);
+    EXPECT_EQ(ue.last<ue::RefreshCompleted>()->origin, emsdp::RefreshOrigin::hse);
+    ASSERT_TRUE(waitLog(std::string("event pending-key-set-stored IMSI ") + kImsi +
+                        " KID 2 EAS eas-hse origin hse"))
+        << log();
+    EXPECT_NE(log().find("refresh policy due for IMSI 001010123456789 KID 1 (age "),
+              std::string::npos);
+    auto sets = keySets();
+    ASSERT_EQ(sets.size(), 2u);
+    EXPECT_EQ(sets[1].kid, 2);
+    EXPECT_EQ(sets[1].state, store::KeySetState::pending);
+    EXPECT_TRUE(sets[1].easKeys.empty());  // UE-to-HSE: no EAS key
+    resumeWithNewSetAndRefuseOld(ue, old, 2, kEasHse, true);
+    stop();
+    EXPECT_NE(log().find("hse.completed="), std::string::npos) << log();
+}
+
+TEST_F(Refresh, HseTriggeredByKeySetAge) {
+    start(withPolicy("  refresh:\n    after_seconds: 2\n"));
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    const auto established = std::chrono::steady_clock::now();
+    const ue::UeState old = ue.engine().state();
+    uplink(ue);
+    // Younger than 2 s at confirmation: no refresh.
+    ASSERT_TRUE(waitLog("confirmed")) << log();
+    ue.pump([] { return false; }, 500);
+    EXPECT_FALSE(ue.has<ue::RefreshCompleted>());
+    EXPECT_EQ(log().find("refresh policy due"), std::string::npos);
+    terminate(ue);
+    std::this_thread::sleep_until(established + std::chrono::milliseconds(2500));
+    ASSERT_TRUE(ue.establish()) << log();
+    EXPECT_TRUE(ue.last<ue::SessionEstablished>()->info.resumed);
+    uplink(ue);  // the resumed session is confirmed with a set older than 2 s
+    ASSERT_TRUE(waitRefreshDone(ue)) << log();
+    EXPECT_EQ(ue.last<ue::RefreshCompleted>()->origin, emsdp::RefreshOrigin::hse);
+    EXPECT_EQ(ue.last<ue::RefreshCompleted>()->newKid, 2);
+    ASSERT_TRUE(waitLog("KID 2 EAS eas-hse origin hse")) << log();
+    // `old` has the full request's nonce; the resumption above used one more.
+    ue::UeState oldAfterResume = ue.engine().state();
+    oldAfterResume.pending.reset();
+    resumeWithNewSetAndRefuseOld(ue, oldAfterResume, 2, kEasHse, true);
+    stop();
+    EXPECT_NE(log().find("refreshes: hse.completed=1 resyncs=0"), std::string::npos) << log();
+}
+
+TEST_F(Refresh, NoHseRefreshWhenKeySetsAreNotStorable) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse, 0x01, 0x00));  // A8: flag clear
+    ASSERT_TRUE(ue.establish()) << log();
+    uplink(ue);
+    ASSERT_TRUE(waitLog("confirmed")) << log();
+    ue.pump([] { return false; }, 1500);
+    EXPECT_EQ(eventCount<ue::RefreshCompleted>(ue) + eventCount<ue::RefreshFailed>(ue), 0u);
+    stop();
+    EXPECT_NE(log().find("refreshes: none"), std::string::npos) << log();
+    EXPECT_EQ(log().find("HSE-triggered refresh"), std::string::npos) << log();
+    EXPECT_EQ(keySets().size(), 1u);
+}
+
+TEST_F(Refresh, UeTriggeredSyncFailureResynchronisesAndRefreshesWithOriginUe) {
+    start();
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    uplink(ue);
+    int akas = 0;
+    // The refresh's vector (SEQ 2) is stale for a USIM that has seen SEQ 5000.
+    ue.beforeAka = [&akas](ue::SoftUsim& u) {
+        if (++akas == 1) {
+            ASSERT_TRUE(u.sqnArray().setSeq(0, 5000));
+        }
+    };
+    requestRefresh(ue);
+    ASSERT_TRUE(waitRefreshDone(ue)) << log();
+    ASSERT_NE(ue.last<ue::RefreshFailed>(), nullptr);
+    EXPECT_EQ(ue.last<ue::RefreshFailed>()->reason, ue::RefreshFailure::syncFailure);
+    EXPECT_EQ(ue.last<ue::RefreshFailed>()->origin, emsdp::RefreshOrigin::ue);
+    // The HSE-triggered refresh that follows carries Refresh origin UE.
+    EXPECT_EQ(ue.last<ue::RefreshCompleted>()->origin, emsdp::RefreshOrigin::ue);
+    EXPECT_EQ(akas, 2);
+    EXPECT_GT(ue.usim().sqnArray().seq(0), 5000u);
+    EXPECT_GE(seqHe(), 5001u);
+    const std::uint8_t newKid = ue.last<ue::RefreshCompleted>()->newKid;
+    // Two pending sets stored with origin ue: the UE flow's (then discarded) and the new one.
+    const std::string event = "event pending-key-set-stored IMSI " + std::string(kImsi) + " KID " +
+                              std::to_string(newKid) + " EAS eas-hse origin ue";
+    ASSERT_TRUE(ue.pump([&] { return countOf(log(), event) == 2; })) << log();
+    auto sets = keySets();
+    ASSERT_EQ(sets.size(), 2u);  // the first pending set was discarded, the new one stored
+    EXPECT_EQ(sets[1].kid, newKid);
+    EXPECT_EQ(sets[1].state, store::KeySetState::pending);
+    EXPECT_NE(log().find("ended: sync_failure (Reject 0x0B)"), std::string::npos) << log();
+    stop();
+    EXPECT_NE(log().find("refreshes: ue.completed=1 ue.sync_failure=1 resyncs=1"),
+              std::string::npos)
+        << log();
+}
+
+TEST_F(Refresh, HseTriggeredSyncFailureResynchronisesAndResends) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse));
+    int akas = 0;
+    ue.beforeAka = [&akas](ue::SoftUsim& u) {
+        if (++akas == 2) {  // the refresh's first vector
+            ASSERT_TRUE(u.sqnArray().setSeq(0, 7000));
+        }
+    };
+    ASSERT_TRUE(ue.establish()) << log();
+    const ue::UeState old = ue.engine().state();
+    uplink(ue);
+    ASSERT_TRUE(waitRefreshDone(ue)) << log();
+    ASSERT_NE(ue.last<ue::RefreshFailed>(), nullptr);
+    EXPECT_EQ(ue.last<ue::RefreshFailed>()->reason, ue::RefreshFailure::syncFailure);
+    EXPECT_EQ(ue.last<ue::RefreshCompleted>()->origin, emsdp::RefreshOrigin::hse);
+    EXPECT_EQ(akas, 3);
+    EXPECT_GE(seqHe(), 7001u);
+    ASSERT_TRUE(waitLog("KID 2 EAS eas-hse origin hse")) << log();
+    resumeWithNewSetAndRefuseOld(ue, old, 2, kEasHse, true);
+    stop();
+    EXPECT_NE(log().find("hse.completed="), std::string::npos) << log();
+    EXPECT_NE(log().find("resyncs=1"), std::string::npos) << log();
+}
+
+TEST_F(Refresh, HseTriggeredThirdValidAutsEndsTheRefresh) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse));
+    int akas = 0;
+    // From the refresh on, the USIM is always ahead of the HSE: every vector is stale.
+    ue.beforeAka = [&akas](ue::SoftUsim& u) {
+        if (++akas >= 2) {
+            ASSERT_TRUE(u.sqnArray().setSeq(0, u.sqnArray().seq(0) + 10000));
+        }
+    };
+    ASSERT_TRUE(ue.establish()) << log();
+    uplink(ue);
+    ASSERT_TRUE(pumpUntilLog(ue, "ended: resync_limit")) << log();
+    EXPECT_EQ(akas, 4);  // the full establishment, then three refresh vectors
+    EXPECT_EQ(eventCount<ue::RefreshFailed>(ue), 3u);
+    EXPECT_FALSE(ue.has<ue::RefreshCompleted>());
+    // A14: the third AUTS was applied too.
+    EXPECT_GE(seqHe(), ue.usim().sqnArray().seq(0));
+    EXPECT_EQ(keySets().size(), 1u);  // nothing pending
+    stop();
+    EXPECT_NE(log().find("refreshes: hse.resync_limit=1 resyncs=3"), std::string::npos) << log();
+}
+
+TEST_F(Refresh, LostManageKeysResponseIsAnsweredAgainWithoutASecondAka) {
+    start();
+    auto settings = ueSettings(kEasHse);
+    settings->timers.resendGaps = {std::chrono::seconds(1), std::chrono::seconds(2),
+                                   std::chrono::seconds(4)};
+    UeClient ue(port_, settings);
+    ASSERT_TRUE(ue.establish()) << log();
+    uplink(ue);
+    ASSERT_TRUE(waitLog("confirmed")) << log();
+    const std::uint64_t seqBefore = ue.usim().sqnArray().seq(0);
+    int akas = 0;
+    ue.beforeAka = [&akas](ue::SoftUsim&) { ++akas; };
+    int lost = 0;
+    ue.dropIncoming = [&lost](const Bytes&) { return lost++ == 0; };  // the first Response
+    requestRefresh(ue);
+    ASSERT_TRUE(waitRefreshDone(ue)) << log();
+    EXPECT_EQ(lost, 2);  // one lost, one delivered
+    EXPECT_EQ(akas, 1);
+    // One vector for the refresh: the USIM saw exactly one new SQN.
+    EXPECT_EQ(ue.usim().sqnArray().seq(0), seqBefore + 1);
+    const std::string l = log();
+    EXPECT_EQ(countOf(l, "refresh vector for IMSI"), 1u) << l;
+    EXPECT_EQ(countOf(l, "the outstanding answer again"), 1u) << l;
+    EXPECT_EQ(countOf(l, "event pending-key-set-stored"), 1u) << l;
+    EXPECT_EQ(keySets().size(), 2u);
+}
+
+TEST_F(Refresh, KillDuringUeTriggeredRefreshKeepsTheCurrentSet) {
+    start();
+    UeClient ue(port_, ueSettings(kEasKa));
+    ASSERT_TRUE(ue.establish()) << log();
+    ASSERT_TRUE(waitLog("is current (durable)")) << log();
+    const ue::UeState old = ue.engine().state();
+    ue.dropIncoming = [](const Bytes&) { return true; };  // the Response never arrives
+    requestRefresh(ue);
+    ASSERT_TRUE(ue.pump([&] {
+        return log().find("event pending-key-set-stored") != std::string::npos;
+    })) << log();
+    kill9();
+    DaemonOptions again;
+    again.port = port_;
+    start(again);
+    // The pending set was durable before the Response; the UE never got it.
+    auto sets = keySets();
+    ASSERT_EQ(sets.size(), 2u);
+    EXPECT_EQ(sets[1].state, store::KeySetState::pending);
+    UeClient after(port_, ueSettings(kEasKa), kImsi, kKHex, old);
+    ASSERT_TRUE(after.establish()) << log();
+    EXPECT_TRUE(after.last<ue::SessionEstablished>()->info.resumed);
+    EXPECT_EQ(after.last<ue::SessionEstablished>()->info.kid, 1);
+}
+
+TEST_F(Refresh, KillDuringHseTriggeredRefreshKeepsTheCurrentSet) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    const ue::UeState old = ue.engine().state();
+    ue.dropIncoming = [](const Bytes&) { return true; };  // the request never arrives
+    uplink(ue);
+    ASSERT_TRUE(waitLog("refresh vector for IMSI")) << log();
+    kill9();
+    DaemonOptions again;
+    again.extraPolicy = kPolicySessions;
+    again.port = port_;
+    start(again);
+    EXPECT_EQ(keySets().size(), 1u);  // stored only after a verified confirmation
+    UeClient after(port_, ueSettings(kEasHse), kImsi, kKHex, old);
+    ASSERT_TRUE(after.establish()) << log();
+    EXPECT_TRUE(after.last<ue::SessionEstablished>()->info.resumed);
+    EXPECT_EQ(after.last<ue::SessionEstablished>()->info.kid, 1);
+}
+
+}  // namespace
+}  // namespace best::itest
