@@ -348,6 +348,9 @@ TEST_F(HsedPaths, ReleaseKeyAgreementAndAlgorithmCauses) {
     ASSERT_TRUE(d) << log();
     auto ss = emsdp::parseSessionStart(*d);
     ASSERT_TRUE(ss) << log();
+    ASSERT_TRUE(ss->body.rand && ss->body.autn);
+    remember(*ss->body.rand);
+    remember(*ss->body.autn);
     EXPECT_EQ(ss->body.keyAgreement, crypto::KeyAgreement::fiveG);
     EXPECT_EQ(ss->body.serviceParameters.service, emsdp::Service::upConfidentiality);
     EXPECT_EQ(ss->body.hseConfiguration.cipheringAlg, 0x02);
@@ -555,6 +558,51 @@ TEST_F(HsedPaths, KaOnlySessionTakesNoUserPlaneAndDownlinkSinkDiscards) {
     EXPECT_FALSE(readSink(300));
     stop();
     EXPECT_EQ(dropsAtExit(), (std::map<std::string, unsigned>{{"up_not_allowed", 1}})) << log();
+}
+
+// 4.5 / A13: an idle session's Terminate Request that the UE never answers is resent once, under
+// a new COUNT, and the session is deleted 5 s after the first one.
+TEST_F(HsedPaths, IdleTerminationNotAnsweredIsResentOnceThenDeleted) {
+    start(withPolicy("  session_timeouts:\n    idle: 1\n"));
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    rememberSets(ue);
+    Mirror m = mirrorOf(ue);
+    remember(m);
+    ue::Output out;
+    const std::uint8_t payload[] = {1};
+    ASSERT_TRUE(ue.engine().sendUplink(payload, ue::UeTime::now(), out));
+    ue.peer().send(out.datagrams.at(0));
+    ASSERT_TRUE(readSink());
+    // The UE engine is not run from here on: nothing answers.
+    std::vector<std::uint32_t> counts;
+    std::vector<std::chrono::steady_clock::time_point> at;
+    const std::string gone =
+        "session " + std::to_string(m.info.sessionId) + " deleted: termination not answered";
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < until && !contains(log(), gone)) {
+        auto d = ue.peer().receive(100);
+        if (!d)
+            continue;
+        auto r = m.channel->openCp(*d);
+        ASSERT_TRUE(r) << "not a CP message of the session";
+        auto* term = std::get_if<emsdp::SessionTerminateRequest>(&r->body);
+        ASSERT_NE(term, nullptr);
+        EXPECT_FALSE(term->cause);
+        counts.push_back(r->count);
+        at.push_back(std::chrono::steady_clock::now());
+    }
+    ASSERT_TRUE(contains(log(), gone)) << log();
+    EXPECT_FALSE(ue.peer().receive(1200));  // nothing after the deletion
+    ASSERT_EQ(counts.size(), 2u) << log();
+    EXPECT_EQ(counts[1], counts[0] + 1);  // a resend is protected again under the next COUNT
+    EXPECT_GE(at[1] - at[0], std::chrono::milliseconds(2500));
+    ASSERT_TRUE(ue.engine().sendUplink(payload, ue::UeTime::now(), out));
+    ue.peer().send(out.datagrams.back());
+    UdpPeer p(port_);
+    settle(p);
+    stop();
+    EXPECT_EQ(dropsAtExit(), (std::map<std::string, unsigned>{{"unknown_session", 1}})) << log();
 }
 
 // A1 through real traffic: with counter scheme n = 3 (27-bit counter fields) the UE's counters
