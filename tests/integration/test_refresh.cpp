@@ -361,6 +361,49 @@ TEST_F(Refresh, HseTriggeredThirdValidAutsEndsTheRefresh) {
     EXPECT_NE(log().find("refreshes: hse.resync_limit=1 resyncs=3"), std::string::npos) << log();
 }
 
+// A USIM with another K fails every refresh AKA with a MAC failure; it resumes with a key set
+// that the right USIM agreed (no AKA needed for that).
+constexpr const char* kOtherKHex = "000102030405060708090a0b0c0d0e0f";
+
+TEST_F(Refresh, UsimMacFailureEndsBothFlowsAndDiscardsThePendingSet) {
+    start();
+    ue::UeState agreed;
+    {
+        UeClient ue(port_, ueSettings(kEasHse));
+        ASSERT_TRUE(ue.establish()) << log();
+        uplink(ue);
+        ASSERT_TRUE(waitLog("is current (durable)")) << log();
+        agreed = ue.engine().state();
+    }
+    stop();
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse), kImsi, kOtherKHex, agreed);
+    ASSERT_TRUE(ue.establish()) << log();
+    EXPECT_TRUE(ue.last<ue::SessionEstablished>()->info.resumed);
+    // HSE-triggered (policy: 2 sessions with set 1): Manage Keys Response with cause 0x0A.
+    uplink(ue);
+    ASSERT_TRUE(pumpUntilLog(ue, "ended: usim_mac_failure (cause 0x0A)")) << log();
+    ASSERT_NE(ue.last<ue::RefreshFailed>(), nullptr);
+    EXPECT_EQ(ue.last<ue::RefreshFailed>()->reason, ue::RefreshFailure::akaMacFailure);
+    EXPECT_EQ(ue.last<ue::RefreshFailed>()->origin, emsdp::RefreshOrigin::hse);
+    EXPECT_EQ(keySets().size(), 1u);  // an HSE flow stores nothing before the confirmation
+    EXPECT_EQ(log().find("event pending-key-set-stored"), std::string::npos);
+    // UE-triggered: the pending set is stored before the Response; MAC'd Reject 0x0A discards it.
+    requestRefresh(ue);
+    ASSERT_TRUE(pumpUntilLog(ue, "ended: usim_mac_failure (Reject 0x0A)")) << log();
+    EXPECT_NE(log().find("event pending-key-set-stored IMSI 001010123456789 KID 2 EAS eas-hse "
+                         "origin ue"),
+              std::string::npos);
+    EXPECT_EQ(eventCount<ue::RefreshFailed>(ue), 2u);
+    EXPECT_FALSE(ue.has<ue::RefreshCompleted>());
+    ASSERT_TRUE(ue.pump([&] { return keySets().size() == 1u; })) << "pending set not discarded";
+    EXPECT_EQ(keySets().front().kid, 1);
+    stop();
+    EXPECT_NE(log().find("refreshes: ue.usim_mac_failure=1 hse.usim_mac_failure=1 resyncs=0"),
+              std::string::npos)
+        << log();
+}
+
 TEST_F(Refresh, LostManageKeysResponseIsAnsweredAgainWithoutASecondAka) {
     start();
     auto settings = ueSettings(kEasHse);

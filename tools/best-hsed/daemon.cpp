@@ -1605,6 +1605,7 @@ struct Daemon::Impl {
                 endRefresh(s.imsi, RefreshOutcome::bad_confirmation, "wrong key confirmation");
                 return;
             }
+                drop(emsdp::DropReason::key_confirmation_mismatch);
             r.phase = Refresh::Phase::storing;
             storePending(s.imsi, r, std::move(r.pending));
             return;
