@@ -723,6 +723,75 @@ TEST_F(HsedPaths, ResumptionWithATentativeSetAndA9Deletion) {
     EXPECT_EQ(dropsAtExit(), (std::map<std::string, unsigned>{{"unknown_session", 1}})) << log();
 }
 
+// A12 and A9: a new full establishment replaces the UE's older unconfirmed full attempt (same
+// KID again); its confirmation makes the new set current, destroys the old one and deletes the
+// sessions on it, the older and the newer ones.
+TEST_F(HsedPaths, ConfirmingANewSetDeletesSessionsOfTheDestroyedSet) {
+    start();
+    UeClient one(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(one.establish()) << log();
+    rememberSets(one);
+    const auto a = one.last<ue::SessionEstablished>()->info;
+    ue::Output out;
+    const std::uint8_t payload[] = {1};
+    ASSERT_TRUE(one.engine().sendUplink(payload, ue::UeTime::now(), out));
+    one.peer().send(out.datagrams.at(0));  // confirms A: KID 1 current
+    ASSERT_TRUE(readSink());
+    ASSERT_TRUE(logged(std::string("key set 1 of IMSI ") + kImsi + " is current (durable)"))
+        << log();
+    // A raw full attempt (tentative KID 2), then a UE's full attempt replaces it (A12).
+    UdpPeer raw(port_);
+    raw.send(requestOctets(kImsi, kEasHse, 77));
+    auto x = raw.receive(5000);
+    ASSERT_TRUE(x) << log();
+    const std::uint32_t xSid = sessionIdOf(*x);
+    UeClient two(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(two.establish()) << log();
+    rememberSets(two);
+    const auto b = two.last<ue::SessionEstablished>()->info;
+    EXPECT_EQ(b.kid, 2);
+    EXPECT_TRUE(contains(log(), "session " + std::to_string(xSid) +
+                                    " deleted: replaced by a new full establishment"))
+        << log();
+    // The first UE ends A and resumes with KID 1: session C, newer than B, unconfirmed.
+    out.clear();
+    ASSERT_TRUE(one.engine().terminate(ue::UeTime::now(), out));
+    for (auto& d : out.datagrams)
+        one.peer().send(d);
+    ASSERT_TRUE(one.pump([&] { return one.engine().phase() == ue::Phase::idle; })) << log();
+    ASSERT_TRUE(one.establish()) << log();
+    const auto c = one.last<ue::SessionEstablished>()->info;
+    ASSERT_TRUE(c.resumed);
+    ASSERT_EQ(c.kid, 1);
+    // B is confirmed: KID 2 current, KID 1 destroyed, C (newer, on KID 1) deleted.
+    out.clear();
+    ASSERT_TRUE(two.engine().sendUplink(payload, ue::UeTime::now(), out));
+    two.peer().send(out.datagrams.at(0));
+    ASSERT_TRUE(readSink());
+    ASSERT_TRUE(logged(std::string("key set 2 of IMSI ") + kImsi + " is current (durable)"))
+        << log();
+    const std::string l = log();
+    EXPECT_TRUE(contains(l, "session " + std::to_string(a.sessionId) + " deleted: terminated"));
+    EXPECT_TRUE(contains(l, "session " + std::to_string(c.sessionId) +
+                                " deleted: superseded by a confirmed session"))
+        << l;
+    // KID 1 is gone: a resumption with it is 0x0D.
+    UdpPeer p(port_);
+    const auto& old = *one.engine().state().current;
+    EXPECT_EQ(causeOf(p, resumptionRequest(old, kEasHse, *one.engine().state().lastNonce + 1)),
+              Cause::key_set_invalid);
+    stop();
+    store::StoreOptions so;
+    so.mode = store::Mode::tool;
+    auto st = store::Store::open(storePath(), so);
+    ASSERT_TRUE(st);
+    auto sets = (*st)->listKeySets(kImsi);
+    ASSERT_TRUE(sets);
+    ASSERT_EQ(sets->size(), 1u);
+    EXPECT_EQ(sets->front().kid, 2);
+    EXPECT_EQ(sets->front().state, store::KeySetState::current);
+}
+
 // After kill -9: UEs with a confirmed session resume; a full establishment gets a fresh SQN (the
 // reservation was durable before the vector), so a USIM that saw the earlier SQNs accepts it.
 TEST_F(HsedPaths, AfterKillNineConfirmedUesResumeAndNoSqnRepeats) {
