@@ -728,18 +728,24 @@ std::optional<Error> Store::refusal() const {
         "store '" + path_ + "' is in use by " + who + "; changes must go through the daemon"};
 }
 
-Result<void> Store::write(GroupCommitWriter::Job job) {
+Result<void> Store::write(Result<GroupCommitWriter::Job> job) {
+    if (!job)
+        return makeError(std::move(job.error()));
     if (auto r = refusal())
         return makeError(std::move(*r));
-    return writer_->run(std::move(job));
+    return writer_->run(std::move(*job));
 }
 
-void Store::write(GroupCommitWriter::Job job, Completion<void> done) {
+void Store::write(Result<GroupCommitWriter::Job> job, Completion<void> done) {
+    if (!job) {
+        done(makeError(std::move(job.error())));
+        return;
+    }
     if (auto r = refusal()) {
         done(makeError(std::move(*r)));
         return;
     }
-    writer_->submit(std::move(job), std::move(done));
+    writer_->submit(std::move(*job), std::move(done));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1009,8 +1015,11 @@ Result<void> Store::removeEas(std::string_view easIdView) {
 
 namespace {
 
-GroupCommitWriter::Job putKeySetJob(KeySetRecord k) {
-    return [k = std::move(k)](Connection& c) -> Result<void> {
+Result<GroupCommitWriter::Job> putKeySetJob(const KeySetRecord& in) {
+    auto normalized = normalizedKeySet(in);
+    if (!normalized)
+        return makeError(std::move(normalized.error()));
+    return [k = std::move(*normalized)](Connection& c) -> Result<void> {
         if (auto r = execute(c,
                              k.state == KeySetState::current
                                  ? "DELETE FROM key_sets WHERE imsi = ?1"
@@ -1033,7 +1042,16 @@ Result<void> keySetExists(Connection& c, const std::string& imsi, std::uint8_t k
     return {};
 }
 
-GroupCommitWriter::Job makeCurrentJob(std::string imsi, std::uint8_t kid) {
+// The IMSI and KID checks of every write naming one key set.
+Result<void> checkKeySetKey(std::string_view imsi, std::uint8_t kid) {
+    if (auto r = checkImsi(imsi); !r)
+        return r;
+    return checkKid(kid);
+}
+
+Result<GroupCommitWriter::Job> makeCurrentJob(std::string imsi, std::uint8_t kid) {
+    if (auto r = checkKeySetKey(imsi, kid); !r)
+        return makeError(std::move(r.error()));
     return [imsi = std::move(imsi), kid](Connection& c) -> Result<void> {
         const auto bindKey = [&](Statement& st) {
             st.bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
@@ -1047,7 +1065,9 @@ GroupCommitWriter::Job makeCurrentJob(std::string imsi, std::uint8_t kid) {
     };
 }
 
-GroupCommitWriter::Job nonceJob(std::string imsi, std::uint8_t kid, std::uint64_t nonce) {
+Result<GroupCommitWriter::Job> nonceJob(std::string imsi, std::uint8_t kid, std::uint64_t nonce) {
+    if (auto r = checkKeySetKey(imsi, kid); !r)
+        return makeError(std::move(r.error()));
     return [imsi = std::move(imsi), kid, nonce](Connection& c) -> Result<void> {
         // Big-endian 8-octet blobs compare with memcmp, i.e. as unsigned 64-bit numbers.
         const Bytes n = nonceBytes(nonce);
@@ -1072,97 +1092,14 @@ GroupCommitWriter::Job nonceJob(std::string imsi, std::uint8_t kid, std::uint64_
     };
 }
 
-GroupCommitWriter::Job useCountJob(std::string imsi, std::uint8_t kid) {
-    return [imsi = std::move(imsi), kid](Connection& c) -> Result<void> {
-        if (auto r = execute(
-                c, "UPDATE key_sets SET use_count = use_count + 1 WHERE imsi = ?1 AND kid = ?2",
-                [&](Statement& st) {
-                    st.bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
-                });
-            !r)
-            return r;
-        if (c.changes() == 0)
-            return noKeySet(kid, imsi);
-        return {};
-    };
-}
-
-}  // namespace
-
-Result<void> Store::putKeySet(const KeySetRecord& in) {
-    auto k = normalizedKeySet(in);
-    if (!k)
-        return makeError(std::move(k.error()));
-    return write(putKeySetJob(std::move(*k)));
-}
-
-void Store::putKeySet(KeySetRecord in, Completion<void> done) {
-    auto k = normalizedKeySet(in);
-    if (!k) {
-        done(makeError(std::move(k.error())));
-        return;
-    }
-    write(putKeySetJob(std::move(*k)), std::move(done));
-}
-
-Result<void> Store::makeCurrent(std::string_view imsi, std::uint8_t kid) {
-    if (auto r = checkImsi(imsi); !r)
-        return r;
-    if (auto r = checkKid(kid); !r)
-        return r;
-    return write(makeCurrentJob(std::string(imsi), kid));
-}
-
-void Store::makeCurrent(std::string imsi, std::uint8_t kid, Completion<void> done) {
-    if (auto r = checkImsi(imsi); !r)
-        return done(std::move(r));
-    if (auto r = checkKid(kid); !r)
-        return done(std::move(r));
-    write(makeCurrentJob(std::move(imsi), kid), std::move(done));
-}
-
-Result<void> Store::acceptResumptionNonce(std::string_view imsi, std::uint8_t kid,
-                                          std::uint64_t nonce) {
-    if (auto r = checkImsi(imsi); !r)
-        return r;
-    if (auto r = checkKid(kid); !r)
-        return r;
-    return write(nonceJob(std::string(imsi), kid, nonce));
-}
-
-void Store::acceptResumptionNonce(std::string imsi, std::uint8_t kid, std::uint64_t nonce,
-                                  Completion<void> done) {
-    if (auto r = checkImsi(imsi); !r)
-        return done(std::move(r));
-    if (auto r = checkKid(kid); !r)
-        return done(std::move(r));
-    write(nonceJob(std::move(imsi), kid, nonce), std::move(done));
-}
-
-Result<void> Store::incrementUseCount(std::string_view imsi, std::uint8_t kid) {
-    if (auto r = checkImsi(imsi); !r)
-        return r;
-    if (auto r = checkKid(kid); !r)
-        return r;
-    return write(useCountJob(std::string(imsi), kid));
-}
-
-void Store::incrementUseCount(std::string imsi, std::uint8_t kid, Completion<void> done) {
-    if (auto r = checkImsi(imsi); !r)
-        return done(std::move(r));
-    if (auto r = checkKid(kid); !r)
-        return done(std::move(r));
-    write(useCountJob(std::move(imsi), kid), std::move(done));
-}
-
-Result<void> Store::removeKeySet(std::string_view imsiView, std::uint8_t kid) {
-    if (auto r = checkImsi(imsiView); !r)
-        return r;
-    if (auto r = checkKid(kid); !r)
-        return r;
-    std::string imsi(imsiView);
-    return write([imsi, kid](Connection& c) -> Result<void> {
-        if (auto r = execute(c, "DELETE FROM key_sets WHERE imsi = ?1 AND kid = ?2",
+// A job running `statement` (?1 = IMSI, ?2 = KID) that fails with noKeySet when it changes no
+// row. `statement` is a string literal.
+Result<GroupCommitWriter::Job> keySetRowJob(const char* statement, std::string imsi,
+                                            std::uint8_t kid) {
+    if (auto r = checkKeySetKey(imsi, kid); !r)
+        return makeError(std::move(r.error()));
+    return [statement, imsi = std::move(imsi), kid](Connection& c) -> Result<void> {
+        if (auto r = execute(c, statement,
                              [&](Statement& st) {
                                  st.bind(1, std::string_view(imsi)).bind(2, std::int64_t{kid});
                              });
@@ -1171,7 +1108,57 @@ Result<void> Store::removeKeySet(std::string_view imsiView, std::uint8_t kid) {
         if (c.changes() == 0)
             return noKeySet(kid, imsi);
         return {};
-    });
+    };
+}
+
+Result<GroupCommitWriter::Job> useCountJob(std::string imsi, std::uint8_t kid) {
+    return keySetRowJob(
+        "UPDATE key_sets SET use_count = use_count + 1 WHERE imsi = ?1 AND kid = ?2",
+        std::move(imsi), kid);
+}
+
+}  // namespace
+
+// Each write has one job builder (checks, then the job); the blocking and the completion forms
+// only hand it to write().
+
+Result<void> Store::putKeySet(const KeySetRecord& in) {
+    return write(putKeySetJob(in));
+}
+
+void Store::putKeySet(KeySetRecord in, Completion<void> done) {
+    write(putKeySetJob(in), std::move(done));
+}
+
+Result<void> Store::makeCurrent(std::string_view imsi, std::uint8_t kid) {
+    return write(makeCurrentJob(std::string(imsi), kid));
+}
+
+void Store::makeCurrent(std::string imsi, std::uint8_t kid, Completion<void> done) {
+    write(makeCurrentJob(std::move(imsi), kid), std::move(done));
+}
+
+Result<void> Store::acceptResumptionNonce(std::string_view imsi, std::uint8_t kid,
+                                          std::uint64_t nonce) {
+    return write(nonceJob(std::string(imsi), kid, nonce));
+}
+
+void Store::acceptResumptionNonce(std::string imsi, std::uint8_t kid, std::uint64_t nonce,
+                                  Completion<void> done) {
+    write(nonceJob(std::move(imsi), kid, nonce), std::move(done));
+}
+
+Result<void> Store::incrementUseCount(std::string_view imsi, std::uint8_t kid) {
+    return write(useCountJob(std::string(imsi), kid));
+}
+
+void Store::incrementUseCount(std::string imsi, std::uint8_t kid, Completion<void> done) {
+    write(useCountJob(std::move(imsi), kid), std::move(done));
+}
+
+Result<void> Store::removeKeySet(std::string_view imsi, std::uint8_t kid) {
+    return write(
+        keySetRowJob("DELETE FROM key_sets WHERE imsi = ?1 AND kid = ?2", std::string(imsi), kid));
 }
 
 Result<std::size_t> Store::removeKeySets(std::string_view imsiView) {
@@ -1286,7 +1273,9 @@ Result<void> checkRefresh(const RefreshRecord& r) {
     return {};
 }
 
-GroupCommitWriter::Job putRefreshJob(RefreshRecord r) {
+Result<GroupCommitWriter::Job> putRefreshJob(RefreshRecord r) {
+    if (auto c = checkRefresh(r); !c)
+        return makeError(std::move(c.error()));
     return [r = std::move(r)](Connection& c) -> Result<void> {
         auto st = c.prepare(
             "INSERT INTO refreshes (imsi, origin, new_kid, rand, autn, resyncs, requested_by, "
@@ -1321,7 +1310,9 @@ GroupCommitWriter::Job putRefreshJob(RefreshRecord r) {
     };
 }
 
-GroupCommitWriter::Job removeRefreshJob(std::string imsi) {
+Result<GroupCommitWriter::Job> removeRefreshJob(std::string imsi) {
+    if (auto r = checkImsi(imsi); !r)
+        return makeError(std::move(r.error()));
     return [imsi = std::move(imsi)](Connection& c) -> Result<void> {
         if (auto r = execute(c, "DELETE FROM refreshes WHERE imsi = ?1",
                              [&](Statement& st) { st.bind(1, std::string_view(imsi)); });
@@ -1337,14 +1328,10 @@ GroupCommitWriter::Job removeRefreshJob(std::string imsi) {
 }  // namespace
 
 Result<void> Store::putRefresh(const RefreshRecord& r) {
-    if (auto c = checkRefresh(r); !c)
-        return c;
     return write(putRefreshJob(r));
 }
 
 void Store::putRefresh(RefreshRecord r, Completion<void> done) {
-    if (auto c = checkRefresh(r); !c)
-        return done(std::move(c));
     write(putRefreshJob(std::move(r)), std::move(done));
 }
 
@@ -1370,14 +1357,10 @@ Result<std::vector<RefreshRecord>> Store::listRefreshes() {
 }
 
 Result<void> Store::removeRefresh(std::string_view imsi) {
-    if (auto r = checkImsi(imsi); !r)
-        return r;
     return write(removeRefreshJob(std::string(imsi)));
 }
 
 void Store::removeRefresh(std::string imsi, Completion<void> done) {
-    if (auto r = checkImsi(imsi); !r)
-        return done(std::move(r));
     write(removeRefreshJob(std::move(imsi)), std::move(done));
 }
 

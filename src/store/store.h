@@ -141,8 +141,10 @@ private:
     auto withReader(Read&& read, bool snapshot = false) -> std::invoke_result_t<Read&, Connection&>;
     // The refusal for tool mode while a daemon holds the store, if any.
     std::optional<Error> refusal() const;
-    Result<void> write(GroupCommitWriter::Job job);
-    void write(GroupCommitWriter::Job job, Completion<void> done);
+    // Runs a job that its builder may have refused (the refusal is the result); the blocking
+    // form returns once durable, the other calls `done` then.
+    Result<void> write(Result<GroupCommitWriter::Job> job);
+    void write(Result<GroupCommitWriter::Job> job, Completion<void> done);
 
     const std::string path_;
     StoreLock lock_;  // first: released after everything else has closed
