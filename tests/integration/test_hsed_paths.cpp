@@ -551,6 +551,16 @@ TEST_F(HsedPaths, KaOnlySessionTakesNoUserPlaneAndDownlinkSinkDiscards) {
     // Downlink frames for this KA-only session and for a Session ID nobody has: discarded.
     injectDownlink(m.info.sessionId, "to ka-only");
     injectDownlink(m.info.sessionId ^ 0x01000000u, "to nobody");
+    {
+        const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", downlinkPath().c_str());
+        const std::uint8_t shortFrame[] = {0x01, 0x02, 0x03};
+        ::sendto(fd, shortFrame, sizeof shortFrame, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+        ::close(fd);
+    }
+    EXPECT_TRUE(logged("downlink frame too short"));
     EXPECT_TRUE(logged("downlink for no UP session " + std::to_string(m.info.sessionId)));
     EXPECT_TRUE(
         logged("downlink for no UP session " + std::to_string(m.info.sessionId ^ 0x01000000u)));
@@ -661,6 +671,40 @@ TEST_F(HsedPaths, UeDrivenCounterExhaustionWithScheme3) {
         << log();
 }
 
+// A17: a MAC-valid message from a new address moves the session there (the downlink follows);
+// a message that fails its MAC does not.
+TEST_F(HsedPaths, UeAddressFollowsMacValidMessagesOnly) {
+    start();
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    rememberSets(ue);
+    const auto info = ue.last<ue::SessionEstablished>()->info;
+    ue::Output out;
+    const std::uint8_t first[] = {1};
+    const std::uint8_t second[] = {2};
+    ASSERT_TRUE(ue.engine().sendUplink(first, ue::UeTime::now(), out));
+    ASSERT_TRUE(ue.engine().sendUplink(second, ue::UeTime::now(), out));
+    ASSERT_EQ(out.datagrams.size(), 2u);
+    UdpPeer moved(port_);
+    moved.send(out.datagrams[0]);
+    ASSERT_TRUE(readSink());
+    injectDownlink(info.sessionId, "to the new address");
+    auto d = moved.receive(3000);
+    ASSERT_TRUE(d) << log();
+    EXPECT_FALSE(ue.peer().receive(200));
+    // A bad MAC from a third address: dropped, the session stays at `moved`.
+    UdpPeer third(port_);
+    Bytes bad = out.datagrams[1];
+    bad.back() ^= 0x01;
+    third.send(bad);
+    ASSERT_TRUE(logged("drop bad_mac"));
+    injectDownlink(info.sessionId, "still there");
+    EXPECT_TRUE(moved.receive(3000)) << log();
+    EXPECT_FALSE(third.receive(200));
+    stop();
+    EXPECT_EQ(dropsAtExit(), (std::map<std::string, unsigned>{{"bad_mac", 1}})) << log();
+}
+
 // ---- Resumption ----------------------------------------------------------------------------
 
 // A9: a UE resumes with a set the HSE still holds as tentative (its full session unconfirmed);
@@ -686,6 +730,13 @@ TEST_F(HsedPaths, ResumptionWithATentativeSetAndA9Deletion) {
     EXPECT_FALSE(ss->body.rand);
     const std::uint32_t resumedSid = sessionIdOf(*d);
     EXPECT_TRUE(contains(log(), "resumed session " + std::to_string(resumedSid)));
+    // The identical request while unconfirmed: the same octets from the cache (4.6).
+    p.send(resume);
+    auto cached = p.receive(5000);
+    ASSERT_TRUE(cached);
+    EXPECT_EQ(*cached, *d);
+    // A KID-0 Reject for a resumed session is not acted on (decision 49).
+    p.send(unprotected(resumedSid, kCmdReject, {{0x20, {0x0A}}}));
     // A lower nonce on the tentative set: 0x0D (the high-water mark lives in memory).
     EXPECT_EQ(causeOf(p, resumptionRequest(set, kEasHse, n0 + 5)), Cause::key_set_invalid);
     // Confirm the resumed session with a Session Start Confirmation (CP-UL COUNT 0).
@@ -720,7 +771,35 @@ TEST_F(HsedPaths, ResumptionWithATentativeSetAndA9Deletion) {
     EXPECT_EQ(stored->state, store::KeySetState::current);
     ASSERT_TRUE(stored->highestNonce);
     EXPECT_EQ(*stored->highestNonce, n0 + 10);
-    EXPECT_EQ(dropsAtExit(), (std::map<std::string, unsigned>{{"unknown_session", 1}})) << log();
+    EXPECT_EQ(dropsAtExit(),
+              (std::map<std::string, unsigned>{{"unknown_session", 1}, {"unsolicited_reject", 1}}))
+        << log();
+}
+
+// A22: resumption requests are charged too; an identical resend answered from the cache is not.
+TEST_F(HsedPaths, ResumptionRequestsAreRateLimited) {
+    start(
+        withPolicy("  rate_limits:\n    per_source: {rate: 1000, burst: 1000}\n"
+                   "    per_imsi: {rate: 0.001, burst: 2}\n    backoff: 7\n"));
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();  // charge 1
+    rememberSets(ue);
+    const ue::KeySet& set = *ue.engine().state().current;
+    const std::uint64_t n0 = *ue.engine().state().lastNonce;
+    UdpPeer p(port_);
+    const Bytes r1 = resumptionRequest(set, kEasHse, n0 + 1);
+    p.send(r1);  // charge 2
+    auto d = p.receive(5000);
+    ASSERT_TRUE(d) << log();
+    ASSERT_FALSE(emsdp::parseUnprotectedReject(*d)) << log();
+    p.send(r1);  // cached: not charged
+    auto again = p.receive(5000);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, *d);
+    std::optional<std::uint16_t> backOff;
+    EXPECT_EQ(causeOf(p, resumptionRequest(set, kEasHse, n0 + 2), &backOff), Cause::congestion);
+    ASSERT_TRUE(backOff);
+    EXPECT_EQ(*backOff, 7);
 }
 
 // A12 and A9: a new full establishment replaces the UE's older unconfirmed full attempt (same
