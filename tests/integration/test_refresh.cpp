@@ -72,6 +72,61 @@ protected:
         return ue.pump([&] { return log().find(what) != std::string::npos; }, ms);
     }
 
+    // A second speaker for the UE engine's session: the session keys rebuilt from the engine's
+    // state (KInt, Session ID, the full request's nonce), so a test can send CP messages the
+    // engine never would (a wrong key confirmation, a bad AUTS). The engine must then send no CP.
+    std::optional<emsdp::SecureChannel> manualChannel(UeClient& ue) {
+        const auto& st = ue.engine().state();
+        const auto info = ue.engine().session();
+        EXPECT_TRUE(info && st.current && st.current->lastNonce);
+        if (!info || !st.current || !st.current->lastNonce)
+            return std::nullopt;
+        auto ksess = crypto::deriveKSess(st.current->kint, info->sessionId, *st.current->lastNonce);
+        EXPECT_TRUE(ksess);
+        auto keys = crypto::deriveSessionKeys(*ksess, info->integrityAlg, info->cipheringAlg);
+        EXPECT_TRUE(keys);
+        if (!keys)
+            return std::nullopt;
+        emsdp::ChannelConfig cc;
+        cc.side = emsdp::Side::ue;
+        cc.sessionId = info->sessionId;
+        cc.kid = info->kid;
+        cc.cpScheme = info->cpScheme;
+        cc.upScheme = info->upScheme;
+        cc.upEnabled = info->service != emsdp::Service::kaOnly;
+        cc.upCiphering = info->service == emsdp::Service::upConfidentiality;
+        auto ch = emsdp::SecureChannel::create(cc, emsdp::ChannelKeys::from(*keys));
+        EXPECT_TRUE(ch);
+        if (!ch)
+            return std::nullopt;
+        return std::move(*ch);
+    }
+
+    void sendManual(UeClient& ue, emsdp::SecureChannel& ch, const emsdp::Body& body) {
+        Bytes buf(1280);
+        auto n = ch.sealCp(body, buf);
+        ASSERT_TRUE(n) << n.error().message;
+        buf.resize(*n);
+        ue.peer().send(buf);
+    }
+
+    // The next CP message of type T from the HSE as the manual channel reads it.
+    template <typename T>
+    std::optional<T> receiveManual(UeClient& ue, emsdp::SecureChannel& ch, int ms = 8000) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < until) {
+            auto d = ue.peer().receive(100);
+            if (!d)
+                continue;
+            auto cp = ch.openCp(*d);
+            if (!cp)
+                continue;
+            if (auto* m = std::get_if<T>(&cp->body))
+                return *m;
+        }
+        return std::nullopt;
+    }
+
     // A MAC-valid uplink: confirms a UP session (A9).
     void uplink(UeClient& ue) {
         const std::string msg = "confirm";
@@ -402,6 +457,138 @@ TEST_F(Refresh, UsimMacFailureEndsBothFlowsAndDiscardsThePendingSet) {
     EXPECT_NE(log().find("refreshes: ue.usim_mac_failure=1 hse.usim_mac_failure=1 resyncs=0"),
               std::string::npos)
         << log();
+}
+
+TEST_F(Refresh, WrongKeyConfirmationEndsTheHseRefreshSilently) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    auto ch = manualChannel(ue);
+    ASSERT_TRUE(ch);
+    const std::uint32_t sid = ue.engine().session()->sessionId;
+    uplink(ue);  // confirms; the policy is due
+    auto req = receiveManual<emsdp::HseManageKeysRequest>(ue, *ch);
+    ASSERT_TRUE(req) << log();
+    EXPECT_EQ(req->refreshOrigin, emsdp::RefreshOrigin::hse);
+    EXPECT_EQ(req->newKeyId, 2);
+    EXPECT_EQ(req->keyAgreement, crypto::KeyAgreement::umts);
+    // The right value, computed here independently (USIM, root, KInt, 0xB6), then spoiled.
+    auto aka = ue.usim().authenticate(req->rand, req->autn);
+    ASSERT_TRUE(aka);
+    auto* ok = std::get_if<ue::AkaSuccess>(&*aka);
+    ASSERT_NE(ok, nullptr);
+    crypto::Ak sqnXorAk{};
+    std::copy_n(req->autn.begin(), sqnXorAk.size(), sqnXorAk.begin());
+    auto root = crypto::deriveRoot(crypto::KeyAgreement::umts, ok->ck, ok->ik,
+                                   crypto::PlmnId{0x00, 0xf1, 0x10}, sqnXorAk);
+    ASSERT_TRUE(root);
+    auto kint = crypto::deriveKInt(*root, kHseId);
+    ASSERT_TRUE(kint);
+    auto conf = crypto::deriveKeyConfirmation(*kint, sid, req->rand);
+    ASSERT_TRUE(conf);
+    emsdp::UeManageKeysResponse resp;
+    resp.keyConfirmation = *conf;
+    (*resp.keyConfirmation)[7] ^= 0x01;
+    sendManual(ue, *ch, resp);
+    ASSERT_TRUE(waitLog("ended: bad_confirmation (wrong key confirmation)")) << log();
+    // Silently: no answer, no resend (it would come 4 s after the first request).
+    EXPECT_FALSE(ue.peer().receive(5000));
+    EXPECT_EQ(keySets().size(), 1u);
+    stop();
+    EXPECT_NE(log().find("refreshes: hse.bad_confirmation=1 resyncs=0"), std::string::npos)
+        << log();
+    EXPECT_NE(log().find("key_confirmation_mismatch=1"), std::string::npos) << log();
+}
+
+TEST_F(Refresh, BadMacSEndsTheHseRefreshWithoutResync) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    auto ch = manualChannel(ue);
+    ASSERT_TRUE(ch);
+    uplink(ue);
+    auto req = receiveManual<emsdp::HseManageKeysRequest>(ue, *ch);
+    ASSERT_TRUE(req) << log();
+    const std::uint64_t seqBefore = seqHe();
+    emsdp::UeManageKeysResponse resp;
+    resp.cause = Cause::synch_failure;
+    resp.auts = crypto::Auts{};  // MAC-S cannot verify
+    sendManual(ue, *ch, resp);
+    ASSERT_TRUE(waitLog("ended: bad_mac_s (AUTS with a bad MAC-S)")) << log();
+    EXPECT_FALSE(ue.peer().receive(1500));  // no new request
+    EXPECT_EQ(seqHe(), seqBefore);
+    EXPECT_EQ(keySets().size(), 1u);
+    stop();
+    EXPECT_NE(log().find("refreshes: hse.bad_mac_s=1 resyncs=0"), std::string::npos) << log();
+}
+
+TEST_F(Refresh, UeRequestsGetTheSameAnswerUntilARejectThenANewOne) {
+    start();
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    auto ch = manualChannel(ue);
+    ASSERT_TRUE(ch);
+    uplink(ue);
+    ASSERT_TRUE(waitLog("confirmed")) << log();
+    // A Response with no request of the HSE outstanding: dropped.
+    emsdp::UeManageKeysResponse stray;
+    stray.keyConfirmation = crypto::KeyConfirmation{};
+    sendManual(ue, *ch, stray);
+    sendManual(ue, *ch, emsdp::UeManageKeysRequest{});
+    auto first = receiveManual<emsdp::HseManageKeysResponse>(ue, *ch);
+    ASSERT_TRUE(first) << log();
+    EXPECT_EQ(first->newKeyId, 2);
+    EXPECT_EQ(first->keyAgreement, crypto::KeyAgreement::umts);
+    // A15: a repeat gets the same RAND, AUTN and New key ID, and no new vector.
+    sendManual(ue, *ch, emsdp::UeManageKeysRequest{});
+    auto second = receiveManual<emsdp::HseManageKeysResponse>(ue, *ch);
+    ASSERT_TRUE(second) << log();
+    EXPECT_EQ(*second, *first);
+    EXPECT_EQ(countOf(log(), "refresh vector for IMSI"), 1u);
+    ASSERT_EQ(keySets().size(), 2u);
+    // MAC'd Reject 0x0B with an AUTS whose MAC-S is wrong: the pending set goes, no resync.
+    emsdp::MessageReject rej;
+    rej.cause = Cause::synch_failure;
+    rej.auts = crypto::Auts{};
+    sendManual(ue, *ch, rej);
+    ASSERT_TRUE(waitLog("ended: bad_mac_s")) << log();
+    ASSERT_TRUE(ue.pump([&] { return keySets().size() == 1u; }, 3000)) << "pending set kept";
+    // The answer is no longer outstanding: a new request runs a new AKA.
+    sendManual(ue, *ch, emsdp::UeManageKeysRequest{});
+    auto third = receiveManual<emsdp::HseManageKeysResponse>(ue, *ch);
+    ASSERT_TRUE(third) << log();
+    EXPECT_NE(third->rand, first->rand);
+    EXPECT_NE(third->autn, first->autn);
+    EXPECT_EQ(third->newKeyId, 2);  // the discarded set's KID is free again
+    EXPECT_EQ(countOf(log(), "refresh vector for IMSI"), 2u);
+    stop();
+    EXPECT_NE(log().find("ue.bad_mac_s=1"), std::string::npos) << log();
+    EXPECT_NE(log().find("unexpected_command=1"), std::string::npos) << log();
+}
+
+TEST_F(Refresh, UnansweredHseRequestIsResentAt4_12_28sAndGivenUpAt44s) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    std::vector<std::chrono::steady_clock::time_point> seen;
+    ue.dropIncoming = [&seen](const Bytes&) {
+        seen.push_back(std::chrono::steady_clock::now());
+        return true;  // the UE never sees the requests
+    };
+    uplink(ue);
+    ASSERT_TRUE(ue.pump([&] { return log().find("ended: timed_out") != std::string::npos; }, 50000))
+        << log();
+    ASSERT_EQ(seen.size(), 4u);  // the request and three resends
+    const auto at = [&](std::size_t i) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(seen[i] - seen[0]).count();
+    };
+    // A13 (the HSE's 1 s sweep may be up to a second late).
+    EXPECT_NEAR(at(1), 4000, 1500);
+    EXPECT_NEAR(at(2), 12000, 1500);
+    EXPECT_NEAR(at(3), 28000, 1500);
+    EXPECT_EQ(keySets().size(), 1u);
+    stop();
+    EXPECT_NE(log().find("refreshes: hse.timed_out=1 resyncs=0"), std::string::npos) << log();
 }
 
 TEST_F(Refresh, LostManageKeysResponseIsAnsweredAgainWithoutASecondAka) {
