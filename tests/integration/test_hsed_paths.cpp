@@ -601,6 +601,16 @@ TEST_F(HsedPaths, IdleTerminationNotAnsweredIsResentOnceThenDeleted) {
         EXPECT_FALSE(term->cause);
         counts.push_back(r->count);
         at.push_back(std::chrono::steady_clock::now());
+        if (counts.size() == 1) {
+            // A18: the HSE still takes data while it waits for the Response.
+            out.clear();
+            const std::uint8_t late[] = {0x5A};
+            ASSERT_TRUE(ue.engine().sendUplink(late, ue::UeTime::now(), out));
+            ue.peer().send(out.datagrams.at(0));
+            auto frame = readSink();
+            ASSERT_TRUE(frame) << log();
+            EXPECT_EQ(frame->back(), 0x5A);
+        }
     }
     ASSERT_TRUE(contains(log(), gone)) << log();
     EXPECT_FALSE(ue.peer().receive(1200));  // nothing after the deletion
@@ -800,6 +810,42 @@ TEST_F(HsedPaths, ResumptionRequestsAreRateLimited) {
     EXPECT_EQ(causeOf(p, resumptionRequest(set, kEasHse, n0 + 2), &backOff), Cause::congestion);
     ASSERT_TRUE(backOff);
     EXPECT_EQ(*backOff, 7);
+}
+
+// A13 / 4.6: after a resynchronisation the cache holds the attempt's latest Session Start; an
+// identical request from another address gets it there (A17: a Session Request moves its own
+// attempt).
+TEST_F(HsedPaths, CacheHoldsTheLatestSessionStartAfterAResync) {
+    start();
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(ue.usim().sqnArray().setSeq(0, 5000));
+    ASSERT_TRUE(ue.establish()) << log();
+    ASSERT_TRUE(ue.has<ue::SyncFailureReported>());
+    rememberSets(ue);
+    const Bytes request = ue.sent().at(0);
+    Mirror m = mirrorOf(ue);
+    remember(m);
+    UdpPeer other(port_);
+    other.send(request);
+    auto d = other.receive(5000);
+    ASSERT_TRUE(d) << log();
+    // It verifies with the keys of the session the UE established: the second Session Start.
+    Mirror fresh =
+        mirrorOf(m.info, ue.engine().state().current->kint, *ue.engine().state().lastNonce);
+    auto ss = fresh.channel->acceptSessionStart(*d);
+    ASSERT_TRUE(ss) << "the cached Session Start is not the latest";
+    auto* body = std::get_if<emsdp::SessionStart>(&ss->body);
+    ASSERT_NE(body, nullptr);
+    ASSERT_TRUE(body->rand);
+    remember(*body->rand);
+    EXPECT_EQ(ss->header.sessionId, m.info.sessionId);
+    // The attempt now answers at `other`: a faulty MAC'd message from the UE's own socket moves
+    // it back (A17), and its Reject goes there.
+    ue.peer().send(m.cp(kCmdTerminateRequest, {0x00}));
+    auto rej = ue.peer().receive(3000);
+    ASSERT_TRUE(rej) << log();
+    EXPECT_EQ(m.rejectCause(*rej), Cause::invalid_format);
+    EXPECT_FALSE(other.receive(200));
 }
 
 // A12 and A9: a new full establishment replaces the UE's older unconfirmed full attempt (same
