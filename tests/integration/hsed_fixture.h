@@ -69,6 +69,9 @@ struct DaemonOptions {
     bool ipv6 = false;         // also listen on ::1 (port 0)
     unsigned lifetime = 3600;  // policy.key_set_lifetime
     std::uint16_t port = 0;    // the 127.0.0.1 listen port (a restart on the same port)
+    std::string extraConfig;   // top-level YAML appended to the file (admin:, metrics:, ...)
+    std::string module;        // hsm.module; empty: SoftHSM
+    std::vector<std::pair<std::string, std::string>> env;  // set for the daemon only
 };
 
 class HsedFixture : public ::testing::Test {
@@ -140,13 +143,15 @@ protected:
           << "listen:\n  - address: 127.0.0.1\n    port: " << opt.port << "\n"
           << (opt.ipv6 ? "  - address: \"::1\"\n    port: 0\n" : "") << "runtime_file: " << dir_
           << "/ports\n"
-          << "hsm:\n  module: " << testing::softHsmModule() << "\n  token: " << token_->label()
+          << "hsm:\n  module: " << (opt.module.empty() ? testing::softHsmModule() : opt.module)
+          << "\n  token: " << token_->label()
           << "\n  pin_file: " << token_->pinFile() << "\n  workers: 2\n"
           << "store:\n  path: " << storePath() << "\n"
           << "policy:\n  key_set_lifetime: " << opt.lifetime << "\n"
           << opt.extraPolicy << "sink:\n  uplink: " << uplinkPath()
           << "\n  downlink: " << downlinkPath() << "\n"
-          << "logging:\n  level: " << opt.level << "\n";
+          << "logging:\n  level: " << opt.level << "\n"
+          << opt.extraConfig;
         c.close();
         std::remove((dir_ + "/ports").c_str());
         if (sinkFd_ < 0) {
@@ -164,6 +169,8 @@ protected:
             const int fd = ::open(logPath().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
             ::dup2(fd, 2);
             ::dup2(fd, 1);
+            for (const auto& [k, v] : opt.env)
+                ::setenv(k.c_str(), v.c_str(), 1);
             ::execl(exe, exe, "--config", conf.c_str(), static_cast<char*>(nullptr));
             ::_exit(127);
         }
@@ -200,13 +207,6 @@ protected:
 
     std::string log() const { return readFile(logPath()); }
 
-    // One uplink sink frame (4-octet Session ID + payload), or nothing within `ms`.
-    std::optional<Bytes> readSink(int ms = 3000) {
-        pollfd p{sinkFd_, POLLIN, 0};
-        if (::poll(&p, 1, ms) <= 0)
-            return std::nullopt;
-        Bytes b(2048);
-        const ssize_t n = ::recv(sinkFd_, b.data(), b.size(), 0);
     // SIGKILL (a crash): no clean shutdown, the store keeps what was durable.
     void kill9() {
         ASSERT_GT(pid_, 0);
@@ -217,6 +217,13 @@ protected:
         EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "status " << st;
     }
 
+    // One uplink sink frame (4-octet Session ID + payload), or nothing within `ms`.
+    std::optional<Bytes> readSink(int ms = 3000) {
+        pollfd p{sinkFd_, POLLIN, 0};
+        if (::poll(&p, 1, ms) <= 0)
+            return std::nullopt;
+        Bytes b(2048);
+        const ssize_t n = ::recv(sinkFd_, b.data(), b.size(), 0);
         if (n < 0)
             return std::nullopt;
         b.resize(static_cast<std::size_t>(n));
@@ -372,13 +379,6 @@ public:
 
     // Runs before each AUTHENTICATE the client answers (tests that steer the USIM).
     std::function<void(ue::SoftUsim&)> beforeAka;
-
-    void flush() {
-        if (beforeAka && !out_.akaRequests.empty())
-            beforeAka(usim_);
-        ue::answerAkaInline(*engine_, usim_, ue::UeTime::now(), out_);
-        for (auto& d : out_.datagrams) {
-            sent_.push_back(d);
     // Datagrams from the HSE for which this returns true are lost (tests of resends).
     std::function<bool(const Bytes&)> dropIncoming;
 
@@ -389,6 +389,13 @@ public:
         flush();
         return r;
     }
+
+    void flush() {
+        if (beforeAka && !out_.akaRequests.empty())
+            beforeAka(usim_);
+        ue::answerAkaInline(*engine_, usim_, ue::UeTime::now(), out_);
+        for (auto& d : out_.datagrams) {
+            sent_.push_back(d);
             peer_.send(d);
         }
         for (auto& e : out_.events)
