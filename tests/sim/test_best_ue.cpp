@@ -1,0 +1,280 @@
+// best-ue end to end: a real best-hsed (SoftHSM token, SQLite store, provisioned subscriber; see
+// tests/integration/hsed_fixture.h), a real isolated pcscd with best-vusim as the card (both
+// response styles), and the best-ue program itself (`session` and `run` + control commands).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sim/rig/pcsc_rig.h"
+#include "tests/integration/hsed_fixture.h"
+
+namespace best {
+namespace {
+
+using sim::vusim::ResponseStyle;
+
+#define ASSERT_OK(expr)                                            \
+    do {                                                           \
+        auto r_ = (expr);                                          \
+        ASSERT_TRUE(r_) << #expr << ": " << r_.error().describe(); \
+    } while (0)
+
+// TS 35.208 test set 2's K: a card holding it cannot verify the HSE's MAC (set 1's K).
+constexpr char kOtherK[] = "0396eb317b6d1c36f19c1c84cd6ffd16";
+
+std::string bestUe() {
+    const char* e = std::getenv("BEST_UE");
+    return e ? e : "best-ue";
+}
+
+std::string styleName(ResponseStyle s) {
+    return s == ResponseStyle::t0 ? "t0" : "direct";
+}
+
+class BestUe : public itest::HsedFixture {
+protected:
+    void SetUp() override {
+        HsedFixture::SetUp();
+        if (HasFatalFailure())
+            return;
+        auto r = sim::rig::PcscRig::create();
+        ASSERT_TRUE(r) << r.error().describe();
+        rig_ = std::move(*r);
+        start();
+    }
+    void TearDown() override {
+        agent_.stop(std::chrono::seconds(3));
+        rig_.reset();
+        HsedFixture::TearDown();
+    }
+
+    void startCard(ResponseStyle style, const char* kHex = itest::kKHex,
+                   std::map<unsigned, std::uint64_t> initialSeqMs = {}) {
+        sim::rig::VusimSettings s;
+        s.imsi = itest::kImsi;
+        s.kHex = kHex;
+        s.opcHex = itest::kOpcHex;
+        s.style = style;
+        s.initialSeqMs = std::move(initialSeqMs);
+        ASSERT_OK(rig_->startVusim(s));
+    }
+
+    // A config for the rig's reader; the IMSI is read from the card.
+    std::string writeConfig(const std::string& kas = "[5g]",
+                            const std::string& eas = itest::kEasHse) {
+        const std::string path = dir_ + "/ue.yaml";
+        std::ofstream f(path);
+        f << "hse:\n  address: 127.0.0.1\n  port: " << port_ << "\n  hse_id: " << itest::kHseId
+          << "\neas_id: " << eas << "\nserving_network:\n  mcc: \"001\"\n  mnc: \"01\"\n"
+          << "key_agreements: " << kas << "\nstate_file: " << statePath()
+          << "\ncontrol_socket: " << socketPath() << "\nusim:\n  source: pcsc\n  reader: \""
+          << rig_->readerName() << "\"\n  card_timeout_ms: 5000\nlogging:\n  level: info\n";
+        return path;
+    }
+    std::string statePath() const { return dir_ + "/ue.state"; }
+    std::string socketPath() const { return dir_ + "/ue.sock"; }
+
+    sim::rig::RunResult run(std::vector<std::string> args, int seconds = 60) {
+        args.insert(args.begin(), bestUe());
+        auto r = sim::rig::runAndCapture(args, std::chrono::seconds(seconds));
+        EXPECT_TRUE(r) << r.error().describe();
+        return r ? *r : sim::rig::RunResult{};
+    }
+
+    std::string context(const sim::rig::RunResult& r) {
+        return "exit " + std::to_string(r.exitCode) + "\n" + r.output + "\n--- hsed\n" +
+               log().substr(log().size() > 4000 ? log().size() - 4000 : 0) + "\n--- rig\n" +
+               rig_->logs();
+    }
+
+    void startAgent(const std::string& config) {
+        auto c = sim::rig::spawn({bestUe(), "run", "--config", config}, dir_ + "/agent.log");
+        ASSERT_TRUE(c) << c.error().describe();
+        agent_ = std::move(*c);
+        // The control socket appears once the USIM is open and the UDP socket bound.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+        while (::access(socketPath().c_str(), F_OK) != 0) {
+            ASSERT_TRUE(agent_.running()) << agentLog();
+            ASSERT_LT(std::chrono::steady_clock::now(), until) << agentLog();
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    std::string agentLog() const { return itest::readFile(dir_ + "/agent.log"); }
+
+    std::unique_ptr<sim::rig::PcscRig> rig_;
+    sim::rig::ChildProcess agent_;
+};
+
+std::uint32_t sessionIdIn(const std::string& text) {
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex("session 0x([0-9a-f]{8})")))
+        return 0;
+    return static_cast<std::uint32_t>(std::stoul(m[1], nullptr, 16));
+}
+
+// ---- establishment for each key agreement, both card styles ---------------------------------
+
+struct KaCase {
+    const char* yaml;
+    const char* name;
+};
+class Establish : public BestUe,
+                  public ::testing::WithParamInterface<std::tuple<ResponseStyle, KaCase>> {};
+
+TEST_P(Establish, SessionWithEachKeyAgreement) {
+    const auto [style, ka] = GetParam();
+    startCard(style);
+    const std::string cfg = writeConfig(std::string("[") + ka.yaml + "]");
+    auto r = run({"session", "--config", cfg, "--send", "hello", "--terminate"});
+    ASSERT_EQ(r.exitCode, 0) << context(r);
+    EXPECT_NE(r.output.find(std::string("full establishment, ") + ka.name + ", key set KID 1"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("IMSI 001010123456789"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("uplink 5 octets sent"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("terminated by the UE (answered)"), std::string::npos) << r.output;
+    // The uplink reached the HSE's sink: Session ID + payload.
+    auto up = readSink();
+    ASSERT_TRUE(up);
+    ASSERT_EQ(up->size(), 4u + 5u);
+    EXPECT_EQ(std::string(up->begin() + 4, up->end()), "hello");
+    const std::uint32_t sid = (std::uint32_t{(*up)[0]} << 24) | (std::uint32_t{(*up)[1]} << 16) |
+                              (std::uint32_t{(*up)[2]} << 8) | (*up)[3];
+    EXPECT_EQ(sid, sessionIdIn(r.output));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Styles, Establish,
+    ::testing::Combine(::testing::Values(ResponseStyle::t0, ResponseStyle::direct),
+                       ::testing::Values(KaCase{"umts", "UMTS AKA"}, KaCase{"eps", "EPS AKA"},
+                                         KaCase{"5g", "5G AKA"})),
+    [](const auto& info) {
+        return styleName(std::get<0>(info.param)) + "_" + std::string(std::get<1>(info.param).yaml);
+    });
+
+// ---- sync failure, MAC failure, refresh, restart ---------------------------------------------
+
+class Flows : public BestUe, public ::testing::WithParamInterface<ResponseStyle> {};
+
+TEST_P(Flows, SyncFailureResynchronisesWithTheCardsSqn) {
+    // The card has accepted SQNs far beyond anything the HSE has issued for this subscriber.
+    std::map<unsigned, std::uint64_t> ahead;
+    for (unsigned ind = 0; ind < 32; ++ind)
+        ahead[ind] = 5000000;
+    startCard(GetParam(), itest::kKHex, ahead);
+    const std::string cfg = writeConfig();
+    auto r = run({"session", "--config", cfg, "--terminate"});
+    ASSERT_EQ(r.exitCode, 0) << context(r);
+    EXPECT_NE(r.output.find("USIM sync failure: AUTS sent to the HSE"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("full establishment, 5G AKA"), std::string::npos) << r.output;
+
+    // The HSE now issues SQNs above the card's: a new full establishment (no key sets kept)
+    // passes without a second sync failure.
+    ASSERT_EQ(::unlink(statePath().c_str()), 0);
+    auto again = run({"session", "--config", cfg, "--terminate"});
+    ASSERT_EQ(again.exitCode, 0) << context(again);
+    EXPECT_EQ(again.output.find("sync failure"), std::string::npos) << again.output;
+    EXPECT_NE(again.output.find("full establishment, 5G AKA"), std::string::npos) << again.output;
+}
+
+TEST_P(Flows, MacFailureWhenTheCardHoldsAnotherK) {
+    startCard(GetParam(), kOtherK);
+    const std::string cfg = writeConfig();
+    auto r = run({"session", "--config", cfg, "--terminate"});
+    EXPECT_EQ(r.exitCode, 1) << context(r);
+    EXPECT_NE(r.output.find("establishment failed: USIM MAC failure"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("failed: no session"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("established session"), std::string::npos) << r.output;
+}
+
+TEST_P(Flows, RefreshThenTheNextSessionResumesWithTheNewKeySet) {
+    startCard(GetParam());
+    const std::string cfg = writeConfig("[eps]");
+    auto r = run({"session", "--config", cfg, "--refresh", "--terminate"});
+    ASSERT_EQ(r.exitCode, 0) << context(r);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.output, m,
+                                  std::regex("key refresh \\(origin UE\\) done: key set KID "
+                                             "([1-7]) is pending")))
+        << r.output;
+    const std::string newKid = m[1];
+    EXPECT_NE(newKid, "1");
+
+    auto next = run({"session", "--config", cfg, "--terminate"});
+    ASSERT_EQ(next.exitCode, 0) << context(next);
+    EXPECT_NE(next.output.find("resumed key set, EPS AKA, key set KID " + newKid),
+              std::string::npos)
+        << next.output;
+}
+
+TEST_P(Flows, AgentServesControlCommandsAndResumesAfterARestart) {
+    startCard(GetParam());
+    const std::string cfg = writeConfig("[umts]");
+    startAgent(cfg);
+    auto est = run({"establish", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(est.exitCode, 0) << context(est) << agentLog();
+    const std::uint32_t sid = sessionIdIn(est.output);
+    ASSERT_NE(sid, 0u) << est.output;
+    EXPECT_NE(est.output.find("full establishment, UMTS AKA, key set KID 1"), std::string::npos);
+
+    // Uplink through the HSE to its sink, downlink from the sink to whoever runs `recv`.
+    auto sent = run({"send", "--config", cfg, "ping"});
+    ASSERT_EQ(sent.exitCode, 0) << sent.output;
+    auto up = readSink();
+    ASSERT_TRUE(up);
+    EXPECT_EQ(std::string(up->begin() + 4, up->end()), "ping");
+    auto none = run({"recv", "--config", cfg, "--timeout", "300"});
+    EXPECT_EQ(none.exitCode, 4) << none.output;
+    injectDownlink(sid, "pong");
+    auto got = run({"recv", "--config", cfg, "--timeout", "5000"});
+    ASSERT_EQ(got.exitCode, 0) << got.output << agentLog();
+    EXPECT_EQ(got.output, "pong\n");
+    auto status = run({"status", "--config", cfg});
+    ASSERT_EQ(status.exitCode, 0) << status.output;
+    EXPECT_NE(status.output.find("phase: established"), std::string::npos) << status.output;
+    EXPECT_NE(status.output.find("uplink sent: 1, downlink received: 1"), std::string::npos)
+        << status.output;
+
+    // Stop the agent (it terminates its session) and start it again: it resumes KID 1.
+    ::kill(agent_.pid(), SIGTERM);
+    auto st = agent_.wait(std::chrono::seconds(10));
+    ASSERT_TRUE(st) << agentLog();
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << agentLog();
+    auto gone = run({"status", "--config", cfg});
+    EXPECT_EQ(gone.exitCode, 3) << gone.output;
+
+    startAgent(cfg);
+    auto est2 = run({"establish", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(est2.exitCode, 0) << context(est2) << agentLog();
+    EXPECT_NE(est2.output.find("resumed key set, UMTS AKA, key set KID 1"), std::string::npos)
+        << est2.output;
+    const std::uint32_t sid2 = sessionIdIn(est2.output);
+    EXPECT_NE(sid2, sid);
+    ASSERT_EQ(run({"send", "--config", cfg, "--hex", "0102"}).exitCode, 0);
+    auto up2 = readSink();
+    ASSERT_TRUE(up2);
+    EXPECT_EQ(Bytes(up2->begin() + 4, up2->end()), (Bytes{1, 2}));
+    auto term = run({"terminate", "--config", cfg});
+    EXPECT_EQ(term.exitCode, 0) << term.output;
+    EXPECT_NE(term.output.find("terminated by the UE (answered)"), std::string::npos)
+        << term.output;
+    auto after = run({"send", "--config", cfg, "late"});
+    EXPECT_EQ(after.exitCode, 1) << after.output;
+    // No key material in anything the agent wrote.
+    const std::string all = agentLog();
+    for (const char* secret : {itest::kKHex, itest::kOpcHex})
+        EXPECT_EQ(all.find(secret), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Styles, Flows, ::testing::Values(ResponseStyle::t0, ResponseStyle::direct),
+                         [](const auto& info) { return styleName(info.param); });
+
+}  // namespace
+}  // namespace best

@@ -1,0 +1,112 @@
+// The best-ue agent: one UE (src/ue engine) on a libuv loop, holding the UDP socket to the HSE and
+// the live session, with its USIM (PC/SC or software) driven on a worker thread so that no card
+// call ever blocks the loop. `best-ue run` adds the control socket; `best-ue session` drives the
+// same agent through a script and exits.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.h"
+#include "net/loop.h"
+#include "ue/engine.h"
+#include "ue/state_file.h"
+#include "ue/usim.h"
+
+namespace best::ueagent {
+
+// One readable line for an engine event (no key material); nullopt for events not worth a line.
+std::optional<std::string> describeEvent(const ue::Event& e);
+std::string describeSession(const ue::SessionInfo& s);
+
+// The USIM of the configuration, opened on the calling thread (the worker).
+Result<std::unique_ptr<ue::Usim>> openUsim(const AgentConfig& cfg, std::string& description);
+
+class Agent {
+public:
+    // Opens the USIM (on the worker), reads the IMSI when the config has none, loads the state
+    // file, creates the engine and binds the UDP socket. Runs nothing yet.
+    static Result<std::unique_ptr<Agent>> create(AgentConfig cfg, net::Loop& loop);
+    ~Agent();
+    Agent(const Agent&) = delete;
+    Agent& operator=(const Agent&) = delete;
+
+    // Serves the control socket (best-ue run).
+    Result<void> listenControl();
+
+    // Operations (loop thread).
+    Result<void> establish();
+    Result<void> sendUplink(ByteView payload);
+    Result<void> refresh();
+    Result<void> terminate();
+    // Terminates a live session (waiting at most `grace` for the answer), then stops the loop.
+    void shutdown(std::chrono::milliseconds grace);
+    std::string statusText() const;
+
+    ue::Phase phase() const { return engine_->phase(); }
+    std::optional<ue::SessionInfo> session() const { return engine_->session(); }
+    const std::string& usimDescription() const { return usimDescription_; }
+    const std::string& imsi() const { return imsi_; }
+    const AgentConfig& config() const { return cfg_; }
+
+    // Every engine event, after the agent handled it (scripts).
+    std::function<void(const ue::Event&)> observer;
+    // Downlink payloads not yet taken by a `recv` (bounded; the oldest are dropped).
+    struct Downlink {
+        Bytes payload;
+        std::uint32_t count = 0;
+    };
+    std::optional<Downlink> takeDownlink();
+
+private:
+    Agent(AgentConfig cfg, net::Loop& loop);
+    void workerMain();
+    void post(std::function<std::function<void()>()> job);
+    void drainInbox();
+    void flush();
+    void armTimer();
+    void onDatagram(ByteView data, const sockaddr* from);
+    void onControl(net::StreamConnection& c, const std::string& line);
+    void tick();
+
+    struct Waiter;
+
+    AgentConfig cfg_;
+    net::Loop& loop_;
+    std::string imsi_;
+    std::string usimDescription_;
+    std::unique_ptr<ue::Usim> usim_;  // used on the worker thread only
+    std::unique_ptr<ue::FileStateStore> store_;
+    std::optional<ue::UeEngine> engine_;
+    ue::Output out_;
+    net::SocketAddress hse_;
+    net::HandlePtr<net::UdpSocket> udp_;
+    net::HandlePtr<net::Timer> timer_;
+    net::HandlePtr<net::Timer> ticker_;
+    net::HandlePtr<net::Async> wake_;
+    net::HandlePtr<net::StreamServer> control_;
+
+    std::thread worker_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<std::function<std::function<void()>()>> jobs_;
+    std::deque<std::function<void()>> inbox_;
+    bool stopWorker_ = false;
+
+    std::deque<Downlink> downlinks_;
+    std::vector<std::unique_ptr<Waiter>> waiters_;
+    std::uint64_t uplinkSent_ = 0;
+    std::uint64_t downlinkReceived_ = 0;
+    std::string lastOutcome_;
+    bool stopping_ = false;
+    std::chrono::steady_clock::time_point shutdownDeadline_{};
+};
+
+}  // namespace best::ueagent
