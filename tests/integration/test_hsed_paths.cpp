@@ -363,6 +363,38 @@ TEST_F(HsedPaths, ReleaseKeyAgreementAndAlgorithmCauses) {
     EXPECT_EQ(ss->body.serviceParameters.service, emsdp::Service::kaOnly);
 }
 
+// 0x12: a subscriber row the daemon cannot serve (OP instead of OPc; a K blob bound to another
+// IMSI) is answered "internal error", logged, and nothing else is affected.
+TEST_F(HsedPaths, UnservableSubscriberRowsGetInternalError) {
+    const std::string withOp = "001010000000008";
+    const std::string foreignK = "001010000000009";
+    {
+        store::StoreOptions so;
+        so.mode = store::Mode::tool;
+        auto st = store::Store::open(storePath(), so);
+        ASSERT_TRUE(st);
+        auto base = (*st)->getSubscriber(kImsi);
+        ASSERT_TRUE(base);
+        store::SubscriberRecord r = *base;
+        r.imsi = withOp;
+        r.opKind = store::OpKind::op;
+        ASSERT_TRUE((*st)->addSubscriber(r));
+        r = *base;
+        r.imsi = foreignK;  // the blobs stay bound to kImsi
+        ASSERT_TRUE((*st)->addSubscriber(r));
+    }
+    start(withPolicy(kHighLimits));
+    UdpPeer p(port_);
+    EXPECT_EQ(causeOf(p, requestOctets(withOp, kEasHse, 1)), Cause::internal_error);
+    EXPECT_TRUE(logged("subscriber " + withOp + " is provisioned with OP")) << log();
+    EXPECT_EQ(causeOf(p, requestOctets(foreignK, kEasHse, 2)), Cause::internal_error);
+    EXPECT_TRUE(logged("establishment for IMSI " + foreignK + " failed")) << log();
+    // The daemon serves the others as before.
+    UeClient ue(port_, ueSettings(kEasHse, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    rememberSets(ue);
+}
+
 TEST_F(HsedPaths, PerSourceRateLimitWithBackOff) {
     DaemonOptions opt;
     opt.ipv6 = true;
