@@ -185,10 +185,12 @@ Mirror mirrorOf(UeClient& ue) {
 }
 
 // A resumption request for `set`, MAC'd with KSess(Session ID 0, nonce) as the profile says.
-Bytes resumptionRequest(const ue::KeySet& set, const std::string& easId, std::uint64_t nonce) {
+Bytes resumptionRequest(const ue::KeySet& set, const std::string& easId, std::uint64_t nonce,
+                        emsdp::UeConfiguration uc = {17, 0x01, 0x02, 0x04, 0x04},
+                        const std::string& imsi = kImsi) {
     emsdp::SessionRequest r;
-    r.imsi = *emsdp::Imsi::fromDigits(kImsi);
-    r.ueConfiguration = emsdp::UeConfiguration{17, 0x01, 0x02, 0x04, 0x04};
+    r.imsi = *emsdp::Imsi::fromDigits(imsi);
+    r.ueConfiguration = uc;
     r.easId = easId;
     r.servingNetwork = emsdp::PlmnId{0x00, 0xf1, 0x10};
     r.ueNonce = nonce;
@@ -816,6 +818,42 @@ TEST_F(HsedPaths, ResumptionWithATentativeSetAndA9Deletion) {
     EXPECT_EQ(dropsAtExit(),
               (std::map<std::string, unsigned>{{"unknown_session", 1}, {"unsolicited_reject", 1}}))
         << log();
+}
+
+// A4 for a resumption: subscriber (6), EAS (7), release (8) come before the key set (9), and the
+// key set before the algorithms (10, 11).
+TEST_F(HsedPaths, ResumptionChecksFollowTheA4Order) {
+    start(withPolicy(std::string(kHighLimits) + "  confidentiality_required_eas: [eas-hse]\n"));
+    UeClient ue(port_, ueSettings(kEasKa, 0x01));
+    ASSERT_TRUE(ue.establish()) << log();
+    ASSERT_TRUE(logged("(durable)")) << log();
+    rememberSets(ue);
+    const ue::KeySet good = *ue.engine().state().current;
+    ue::KeySet unknown = good;
+    unknown.kid = good.kid == 7 ? 6 : good.kid + 1;  // no such set
+    std::uint64_t n = *ue.engine().state().lastNonce + 100;
+    const emsdp::UeConfiguration ok{17, 0x01, 0x02, 0x04, 0x04};
+    const emsdp::UeConfiguration old{14, 0x01, 0x02, 0x04, 0x04};
+    const emsdp::UeConfiguration noEia2{17, 0x01, 0x02, 0x00, 0x04};
+    const emsdp::UeConfiguration noEea2{17, 0x01, 0x02, 0x04, 0x00};
+    UdpPeer p(port_);
+    EXPECT_EQ(causeOf(p, resumptionRequest(unknown, kEasKa, ++n, old, "001019999999999")),
+              Cause::unknown_subscriber);
+    EXPECT_EQ(causeOf(p, resumptionRequest(unknown, kEasOther, ++n, old)), Cause::eas_not_allowed);
+    EXPECT_EQ(causeOf(p, resumptionRequest(unknown, kEasE2e, ++n, old)),
+              Cause::service_not_allowed);
+    EXPECT_EQ(causeOf(p, resumptionRequest(unknown, kEasKa, ++n, old)), Cause::unsupported_release);
+    EXPECT_EQ(causeOf(p, resumptionRequest(unknown, kEasKa, ++n, noEia2)), Cause::key_set_invalid);
+    EXPECT_EQ(causeOf(p, resumptionRequest(good, kEasKa, ++n, noEia2)), Cause::no_common_algorithm);
+    // The set is good for eas-hse too; policy demands confidentiality there (A6).
+    EXPECT_EQ(causeOf(p, resumptionRequest(good, kEasHse, ++n, noEea2)),
+              Cause::no_common_algorithm);
+    // Refused requests did not raise the high-water mark: a good one with a lower nonce than
+    // the refused ones is served.
+    p.send(resumptionRequest(good, kEasKa, *ue.engine().state().lastNonce + 1, ok));
+    auto d = p.receive(5000);
+    ASSERT_TRUE(d) << log();
+    EXPECT_FALSE(emsdp::parseUnprotectedReject(*d)) << log();
 }
 
 // A22: resumption requests are charged too; an identical resend answered from the cache is not.
