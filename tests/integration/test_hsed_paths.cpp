@@ -316,6 +316,11 @@ TEST_F(HsedPaths, MalformedSessionRequestsGetTheirCauses) {
         EXPECT_EQ(causeOf(p, unprotected(0, kCmdRequest, without(tlvs, tag))),
                   Cause::missing_mandatory_ie)
             << "without tag " << int{tag};
+    // An IMSI whose BCD does not decode is an unknown subscriber (decision 18).
+    auto imsi = tlvs;
+    imsi.front().value[3] = 0xAB;
+    ASSERT_EQ(imsi.front().tag, 0x01);
+    EXPECT_EQ(causeOf(p, unprotected(0, kCmdRequest, imsi)), Cause::unknown_subscriber);
     // Step 4: PLMN digits (a non-BCD MCC digit).
     auto plmn = tlvs;
     for (auto& t : plmn)
