@@ -69,9 +69,9 @@ struct DaemonOptions {
     bool ipv6 = false;         // also listen on ::1 (port 0)
     unsigned lifetime = 3600;  // policy.key_set_lifetime
     std::uint16_t port = 0;    // the 127.0.0.1 listen port (a restart on the same port)
-    std::string extraConfig;   // top-level YAML appended to the file (admin:, metrics:, ...)
-    std::string module;        // hsm.module; empty: SoftHSM
-    std::vector<std::pair<std::string, std::string>> env;  // set for the daemon only
+    std::string extraConfig{};  // top-level YAML appended to the file (admin:, metrics:, ...)
+    std::string module{};       // hsm.module; empty: SoftHSM
+    std::vector<std::pair<std::string, std::string>> env{};  // set for the daemon only
 };
 
 class HsedFixture : public ::testing::Test {
