@@ -124,15 +124,15 @@ struct EstablishInput {
     std::uint8_t kid = 0;  // resumption: the request's; full with a resync: the attempt's
     // Resumption with a tentative set (memory only): its snapshot.
     std::optional<store::KeySetRecord> tentative;
+    // A24: the set was destroyed by a confirmation whose write is still in flight.
+    bool keySetDestroyed = false;
+    // A12: the New key ID of a refresh in progress counts as used (full establishment).
+    std::set<std::uint8_t> usedKids;
 };
 
 // A worker's answer.
 struct EstablishOutput {
     std::optional<emsdp::Cause> cause;  // reject (unprotected, Session ID 0)
-    // A24: the set was destroyed by a confirmation whose write is still in flight.
-    bool keySetDestroyed = false;
-    // A12: the New key ID of a refresh in progress counts as used (full establishment).
-    std::set<std::uint8_t> usedKids;
     Grant grant;
     std::uint8_t kid = 0;
     std::optional<crypto::Rand> rand;
@@ -370,11 +370,6 @@ Result<EstablishOutput> runResumption(hsm::VaultOps& ops, store::Store& st, cons
     return out;
 }
 
-// A UNIX datagram socket bound for downlink injection, polled by the loop.
-struct PollBox {
-    uv_poll_t poll;
-    int fd = -1;
-    std::function<void()> onReadable;
 // ---- key refresh (profile 4.4, A15; docs/hsed.md "Key refresh")
 
 // How a refresh flow ended, counted per Refresh origin (ue, hse, eas).
@@ -388,9 +383,10 @@ enum class RefreshOutcome : std::uint8_t {
     bad_mac_s,         // AUTS with a bad MAC-S
     timed_out,         // HSE flow: no answer 16 s after the last resend
     abandoned,         // a UE request met it, its session ended, or a full establishment won
+    rejected,          // HSE flow: the UE answered the request with a MAC'd Message Reject
     internal_error,    // HSM or store failure, no free key ID
 };
-constexpr std::size_t kRefreshOutcomes = 9;
+constexpr std::size_t kRefreshOutcomes = 10;
 
 constexpr std::string_view refreshOutcomeName(RefreshOutcome o) {
     switch (o) {
@@ -410,6 +406,8 @@ constexpr std::string_view refreshOutcomeName(RefreshOutcome o) {
             return "timed_out";
         case RefreshOutcome::abandoned:
             return "abandoned";
+        case RefreshOutcome::rejected:
+            return "rejected";
         case RefreshOutcome::internal_error:
             return "internal_error";
     }
@@ -550,6 +548,11 @@ Result<RefreshOutput> runRefreshVector(hsm::VaultOps& ops, store::Store& st, con
     return out;
 }
 
+// A UNIX datagram socket bound for downlink injection, polled by the loop.
+struct PollBox {
+    uv_poll_t poll;
+    int fd = -1;
+    std::function<void()> onReadable;
 };
 
 }  // namespace
@@ -581,11 +584,6 @@ struct Daemon::Impl {
         crypto::Rand rand{};
         std::unique_ptr<store::SubscriberRecord> subscriber;
         int resyncs = 0;
-    };
-
-    HsedConfig cfg;
-    net::Loop loop;
-    std::unique_ptr<hsm::KeyVault> vault;
         // The key set's parameters, for a refresh (4.4: the pending set keeps them; A11) and
         // the refresh policy.
         crypto::KeyAgreement keyAgreement = crypto::KeyAgreement::umts;
@@ -621,6 +619,11 @@ struct Daemon::Impl {
         std::uint64_t firstSentMs = 0;
         std::size_t resends = 0;
         int resyncs = 0;
+    };
+
+    HsedConfig cfg;
+    net::Loop loop;
+    std::unique_ptr<hsm::KeyVault> vault;
     std::unique_ptr<store::Store> st;
     std::vector<net::HandlePtr<net::UdpSocket>> sockets;
     net::HandlePtr<net::Async> wake;
@@ -648,11 +651,6 @@ struct Daemon::Impl {
     RateLimiter perImsi;
     std::array<std::uint64_t, emsdp::kDropReasonCount> drops{};
     std::uint64_t nextSeq = 1;
-
-    explicit Impl(const HsedConfig& c)
-        : cfg(c),
-          perSource(c.policy.perSource.ratePerSecond, c.policy.perSource.burst),
-          perImsi(c.policy.perImsi.ratePerSecond, c.policy.perImsi.burst) {}
     // Key refresh (issue 7): flows in progress by IMSI, outcomes by origin (ue, hse, eas).
     std::map<std::string, Refresh> refreshes;
     std::uint64_t nextRefreshToken = 1;
@@ -660,6 +658,11 @@ struct Daemon::Impl {
     std::uint64_t resyncCount = 0;  // SQN resynchronisations (establishment and refresh)
     // A24: a set being made current (write in flight): resumptions with another KID get 0x0D.
     std::map<std::string, std::uint8_t> promoting;
+
+    explicit Impl(const HsedConfig& c)
+        : cfg(c),
+          perSource(c.policy.perSource.ratePerSecond, c.policy.perSource.burst),
+          perImsi(c.policy.perImsi.ratePerSecond, c.policy.perImsi.burst) {}
 
     // ---- plumbing
 
@@ -815,6 +818,11 @@ struct Daemon::Impl {
                 if (auto k = t->second.find(in.kid); k != t->second.end())
                     in.tentative = k->second;
             }
+            if (auto p = promoting.find(in.imsi); p != promoting.end() && p->second != in.kid)
+                in.keySetDestroyed = !in.tentative.has_value();
+        } else if (auto rf = refreshes.find(in.imsi);
+                   rf != refreshes.end() && rf->second.newKid != 0) {
+            in.usedKids.insert(rf->second.newKid);
         }
         inFlight.insert(request);
         startJob(std::move(in), resumption, sock, src, 0);
@@ -823,11 +831,6 @@ struct Daemon::Impl {
     // Runs an establishment on a worker; `resyncOf` is the Session ID of an attempt being
     // resynchronised (0: a new request).
     void startJob(EstablishInput in, bool resumption, net::UdpSocket* sock,
-            if (auto p = promoting.find(in.imsi); p != promoting.end() && p->second != in.kid)
-                in.keySetDestroyed = !in.tentative.has_value();
-        } else if (auto rf = refreshes.find(in.imsi);
-                   rf != refreshes.end() && rf->second.newKid != 0) {
-            in.usedKids.insert(rf->second.newKid);
                   const net::SocketAddress& src, std::uint32_t resyncOf) {
         Impl* self = this;
         store::Store* stp = st.get();
@@ -974,6 +977,13 @@ struct Daemon::Impl {
         if (out.rand)
             s.rand = *out.rand;
         s.subscriber = std::make_unique<store::SubscriberRecord>(out.subscriber);
+        s.keyAgreement = out.grant.keyAgreement;
+        s.plmn = out.keySet.plmn;
+        s.lifetimeSeconds = out.keySet.lifetimeSeconds;
+        s.setCreatedAt = out.keySet.createdAt;
+        s.setUseCount = out.keySet.useCount;
+        s.easId = in.easId;
+        s.keySetsStorable = in.ueConfiguration.keySetsStorable();
         if (!resumption)
             tentative[in.imsi][out.kid] = out.keySet;
         if (resyncOf == 0) {
@@ -987,13 +997,6 @@ struct Daemon::Impl {
                       std::to_string(static_cast<int>(out.grant.keyAgreement)));
         send(sock, src, ByteView(buf.data(), *n));
     }
-        s.keyAgreement = out.grant.keyAgreement;
-        s.plmn = out.keySet.plmn;
-        s.lifetimeSeconds = out.keySet.lifetimeSeconds;
-        s.setCreatedAt = out.keySet.createdAt;
-        s.setUseCount = out.keySet.useCount;
-        s.easId = in.easId;
-        s.keySetsStorable = in.ueConfiguration.keySetsStorable();
 
     void onUnprotectedReject(ByteView data, const net::SocketAddress& src, std::uint32_t sid) {
         auto it = sessions.find(sid);
@@ -1069,6 +1072,7 @@ struct Daemon::Impl {
             return;
         }
         ++s.resyncs;
+        ++resyncCount;
         log::info(kLog,
                   "SQN resynchronised for IMSI " + s.imsi + " (" + std::to_string(s.resyncs) + ")");
         if (s.resyncs > 2) {
@@ -1088,7 +1092,6 @@ struct Daemon::Impl {
         auto it = sessions.find(prefix.sessionId);
         if (it == sessions.end()) {
             drop(emsdp::DropReason::unknown_session);
-        ++resyncCount;
             return;
         }
         Session& s = it->second;
@@ -1133,8 +1136,13 @@ struct Daemon::Impl {
         } else if (auto* rej = std::get_if<emsdp::MessageReject>(&cp->body)) {
             log::info(kLog, "session " + std::to_string(sid) + ": UE sent Message Reject " +
                                 std::string(emsdp::causeName(rej->cause)));
+            onRefreshReject(live, *rej);
         } else if (std::holds_alternative<emsdp::SessionStartConfirmation>(cp->body)) {
             log::debug(kLog, "session " + std::to_string(sid) + " confirmed by 0x12");
+        } else if (std::holds_alternative<emsdp::UeManageKeysRequest>(cp->body)) {
+            onUeRefreshRequest(live);
+        } else if (auto* mk = std::get_if<emsdp::UeManageKeysResponse>(&cp->body)) {
+            onUeRefreshResponse(live, *mk);
         } else {
             drop(emsdp::DropReason::unexpected_command);
         }
@@ -1151,13 +1159,8 @@ struct Daemon::Impl {
                                 std::string(emsdp::causeName(v.cause)) + " (" +
                                 std::string(emsdp::dropReasonName(v.reason)) + ")");
             emsdp::MessageReject rej;
-            onRefreshReject(live, *rej);
             rej.cause = v.cause;
             sendCp(again->second, rej);
-        } else if (std::holds_alternative<emsdp::UeManageKeysRequest>(cp->body)) {
-            onUeRefreshRequest(live);
-        } else if (auto* mk = std::get_if<emsdp::UeManageKeysResponse>(&cp->body)) {
-            onUeRefreshResponse(live, *mk);
             return;
         }
         drop(v.reason);
@@ -1201,6 +1204,7 @@ struct Daemon::Impl {
         const std::uint64_t seq = s.seq;
         const std::uint32_t sid = s.id;
         bool setChanged = false;
+        const bool wasTentative = s.tentativeSet;
         log::info(kLog, "session " + std::to_string(sid) + " confirmed");
         if (s.tentativeSet) {
             setChanged = true;
@@ -1211,6 +1215,9 @@ struct Daemon::Impl {
                 if (k != t->second.end()) {
                     store::KeySetRecord rec = k->second;
                     rec.state = store::KeySetState::current;
+                    rec.useCount = 1;
+                    s.setUseCount = 1;
+                    promoting[imsi] = kid;  // A24
                     // Every other tentative set of the UE is destroyed; this one stays usable
                     // from memory until the store has it.
                     std::map<std::uint8_t, store::KeySetRecord> keep;
@@ -1222,8 +1229,8 @@ struct Daemon::Impl {
         } else if (s.pendingSet) {
             setChanged = true;
             s.pendingSet = false;
+            promoting[imsi] = kid;  // A24
             Impl* self = this;
-        const bool wasTentative = s.tentativeSet;
             st->makeCurrent(imsi, kid, [self, imsi, kid](Result<void> r) {
                 auto ok = std::make_shared<Result<void>>(std::move(r));
                 self->post([self, imsi, kid, ok]() {
@@ -1235,34 +1242,8 @@ struct Daemon::Impl {
                         log::info(kLog, "pending key set " + std::to_string(kid) + " of IMSI " +
                                             imsi + " is current");
                 });
-                    rec.useCount = 1;
-                    s.setUseCount = 1;
-                    promoting[imsi] = kid;  // A24
             });
         }
-        // A9: earlier sessions of the UE, and sessions whose key set was destroyed, are deleted.
-        std::vector<std::uint32_t> gone;
-        for (auto& [oid, o] : sessions) {
-            if (oid == sid || o.imsi != imsi)
-                continue;
-            if (o.seq < seq || (setChanged && o.kid != kid))
-                gone.push_back(oid);
-        }
-        for (auto oid : gone)
-            promoting[imsi] = kid;  // A24
-            deleteSession(oid, "superseded by a confirmed session");
-    }
-
-    void persistCurrent(store::KeySetRecord rec) {
-        Impl* self = this;
-        const std::string imsi = rec.imsi;
-        const std::uint8_t kid = rec.kid;
-        const bool psk = !rec.easKeys.empty();
-        std::string easId = psk ? rec.easKeys.front().easId : std::string();
-        st->putKeySet(std::move(rec), [self, imsi, kid, psk, easId](Result<void> r) {
-            auto ok = std::make_shared<Result<void>>(std::move(r));
-            self->post([self, imsi, kid, psk, easId, ok]() {
-                auto t = self->tentative.find(imsi);
         if (!wasTentative && setChanged) {
             // The refresh that made this set is done (A24: the old set is destroyed).
             auto rf = refreshes.find(imsi);
@@ -1278,6 +1259,35 @@ struct Daemon::Impl {
                     log::error(kLog, "use count not stored: " + r.error().message);
             });
         }
+        // A9: earlier sessions of the UE, and sessions whose key set was destroyed, are deleted.
+        std::vector<std::uint32_t> gone;
+        for (auto& [oid, o] : sessions) {
+            if (oid == sid || o.imsi != imsi)
+                continue;
+            if (o.seq < seq || (setChanged && o.kid != kid))
+                gone.push_back(oid);
+        }
+        for (auto oid : gone)
+            deleteSession(oid, "superseded by a confirmed session");
+        maybeRefreshByPolicy(sid);
+    }
+
+    void promoted(const std::string& imsi, std::uint8_t kid) {
+        if (auto p = promoting.find(imsi); p != promoting.end() && p->second == kid)
+            promoting.erase(p);
+    }
+
+    void persistCurrent(store::KeySetRecord rec) {
+        Impl* self = this;
+        const std::string imsi = rec.imsi;
+        const std::uint8_t kid = rec.kid;
+        const bool psk = !rec.easKeys.empty();
+        std::string easId = psk ? rec.easKeys.front().easId : std::string();
+        st->putKeySet(std::move(rec), [self, imsi, kid, psk, easId](Result<void> r) {
+            auto ok = std::make_shared<Result<void>>(std::move(r));
+            self->post([self, imsi, kid, psk, easId, ok]() {
+                self->promoted(imsi, kid);
+                auto t = self->tentative.find(imsi);
                 if (t != self->tentative.end()) {
                     t->second.erase(kid);
                     if (t->second.empty())
@@ -1288,12 +1298,6 @@ struct Daemon::Impl {
                                          " not stored: " + ok->error().message);
                     return;
                 }
-        maybeRefreshByPolicy(sid);
-    }
-
-    void promoted(const std::string& imsi, std::uint8_t kid) {
-        if (auto p = promoting.find(imsi); p != promoting.end() && p->second == kid)
-            promoting.erase(p);
                 log::info(kLog, "key set " + std::to_string(kid) + " of IMSI " + imsi +
                                     " is current (durable)");
                 if (psk)
@@ -1305,29 +1309,6 @@ struct Daemon::Impl {
         });
     }
 
-                self->promoted(imsi, kid);
-    void forgetAttempt(std::uint32_t sid) {
-        auto it = sessions.find(sid);
-        if (it == sessions.end())
-            return;
-        if (it->second.tentativeSet && !it->second.resumed) {
-            auto t = tentative.find(it->second.imsi);
-            if (t != tentative.end()) {
-                t->second.erase(it->second.kid);
-                if (t->second.empty())
-                    tentative.erase(t);
-            }
-        }
-        deleteSession(sid, "attempt forgotten");
-    }
-
-    void deleteSession(std::uint32_t sid, const char* why) {
-        auto it = sessions.find(sid);
-        if (it == sessions.end())
-            return;
-        if (!it->second.request.empty())
-            requestCache.erase(it->second.request);
-        log::info(kLog, "session " + std::to_string(sid) + " deleted: " + why);
     // ---- key refresh (profile 4.4, 4.6, A8, A11-A15, A24; docs/hsed.md "Key refresh")
 
     void countRefresh(emsdp::RefreshOrigin o, RefreshOutcome outcome) {
@@ -1602,10 +1583,10 @@ struct Daemon::Impl {
             // The expected value was derived in the HSM from the new KInt (Session ID, RAND).
             if (!r.expected || CRYPTO_memcmp(m.keyConfirmation->data(), r.expected->data(),
                                              r.expected->size()) != 0) {
+                drop(emsdp::DropReason::key_confirmation_mismatch);
                 endRefresh(s.imsi, RefreshOutcome::bad_confirmation, "wrong key confirmation");
                 return;
             }
-                drop(emsdp::DropReason::key_confirmation_mismatch);
             r.phase = Refresh::Phase::storing;
             storePending(s.imsi, r, std::move(r.pending));
             return;
@@ -1622,14 +1603,21 @@ struct Daemon::Impl {
         drop(emsdp::DropReason::unexpected_command, "manage keys response cause");
     }
 
-    // A MAC'd Reject: for the answer to a UE-triggered refresh (4.4) it is acted on; true when
-    // it was.
+    // A MAC'd Reject: for the answer to a UE-triggered refresh (4.4) it is acted on; one in the
+    // session of an outstanding HSE request answers that request (e.g. 0x01) and ends it. True
+    // when it was acted on.
     bool onRefreshReject(Session& s, const emsdp::MessageReject& rej) {
         auto it = refreshes.find(s.imsi);
-        if (it == refreshes.end() || !it->second.ueFlow ||
-            it->second.phase != Refresh::Phase::outstanding || it->second.sessionId != s.id)
+        if (it == refreshes.end() || it->second.phase != Refresh::Phase::outstanding ||
+            it->second.sessionId != s.id)
             return false;
         Refresh& r = it->second;
+        if (!r.ueFlow) {
+            endRefresh(
+                s.imsi, RefreshOutcome::rejected,
+                (std::string("MAC'd Reject ") + std::string(emsdp::causeName(rej.cause))).c_str());
+            return true;
+        }
         if (rej.cause == emsdp::Cause::aka_mac_failure) {
             discardPending(s.imsi, r.newKid);
             endRefresh(s.imsi, RefreshOutcome::usim_mac_failure, "Reject 0x0A");
@@ -1789,7 +1777,31 @@ struct Daemon::Impl {
         }
     }
 
+    void forgetAttempt(std::uint32_t sid) {
+        auto it = sessions.find(sid);
+        if (it == sessions.end())
+            return;
+        if (it->second.tentativeSet && !it->second.resumed) {
+            auto t = tentative.find(it->second.imsi);
+            if (t != tentative.end()) {
+                t->second.erase(it->second.kid);
+                if (t->second.empty())
+                    tentative.erase(t);
+            }
+        }
+        deleteSession(sid, "attempt forgotten");
+    }
+
+    void deleteSession(std::uint32_t sid, const char* why) {
+        auto it = sessions.find(sid);
+        if (it == sessions.end())
+            return;
+        if (!it->second.request.empty())
+            requestCache.erase(it->second.request);
+        log::info(kLog, "session " + std::to_string(sid) + " deleted: " + why);
+        const std::string imsi = it->second.imsi;
         sessions.erase(it);
+        refreshSessionGone(imsi, sid);
     }
 
     // ---- user plane sink
@@ -1811,12 +1823,10 @@ struct Daemon::Impl {
             log::debug(kLog, std::string("uplink sink: ") + std::strerror(errno));
     }
 
-        const std::string imsi = it->second.imsi;
     void onDownlinkReadable() {
         std::array<std::uint8_t, 2048> buf{};
         for (;;) {
             const ssize_t n = ::recv(downlink->fd, buf.data(), buf.size(), MSG_DONTWAIT);
-        refreshSessionGone(imsi, sid);
             if (n < 0)
                 return;
             if (n < 4) {
@@ -1884,6 +1894,7 @@ struct Daemon::Impl {
         }
         for (auto sid : ended)
             deleteSession(sid, "termination not answered");
+        refreshTimers(now);
     }
 
     // ---- start-up
@@ -1909,7 +1920,6 @@ struct Daemon::Impl {
         hc.token = cfg.hsm.token;
         hc.pinFile = cfg.hsm.pinFile;
         hc.workers = cfg.hsm.workers;
-        refreshTimers(now);
         auto v = hsm::KeyVault::open(hc);
         if (!v)
             return makeError(v.error());
@@ -2020,6 +2030,18 @@ struct Daemon::Impl {
                             std::string(emsdp::dropReasonName(static_cast<emsdp::DropReason>(i))) +
                             "=" + std::to_string(drops[i]);
         log::notice(kLog, "drops:" + (counters.empty() ? std::string(" none") : counters));
+        std::string refreshLine;
+        for (std::size_t o = 0; o < refreshCounts.size(); ++o)
+            for (std::size_t i = 0; i < kRefreshOutcomes; ++i)
+                if (refreshCounts[o][i] != 0)
+                    refreshLine +=
+                        " " +
+                        std::string(refreshOriginName(static_cast<emsdp::RefreshOrigin>(o + 1))) +
+                        "." + std::string(refreshOutcomeName(static_cast<RefreshOutcome>(i))) +
+                        "=" + std::to_string(refreshCounts[o][i]);
+        log::notice(kLog,
+                    "refreshes:" + (refreshLine.empty() ? std::string(" none") : refreshLine) +
+                        " resyncs=" + std::to_string(resyncCount));
         sessions.clear();
         tentative.clear();
         sockets.clear();
@@ -2061,15 +2083,3 @@ int Daemon::run() {
 }
 
 }  // namespace best::hse
-        std::string refreshLine;
-        for (std::size_t o = 0; o < refreshCounts.size(); ++o)
-            for (std::size_t i = 0; i < kRefreshOutcomes; ++i)
-                if (refreshCounts[o][i] != 0)
-                    refreshLine +=
-                        " " +
-                        std::string(refreshOriginName(static_cast<emsdp::RefreshOrigin>(o + 1))) +
-                        "." + std::string(refreshOutcomeName(static_cast<RefreshOutcome>(i))) +
-                        "=" + std::to_string(refreshCounts[o][i]);
-        log::notice(kLog,
-                    "refreshes:" + (refreshLine.empty() ? std::string(" none") : refreshLine) +
-                        " resyncs=" + std::to_string(resyncCount));
