@@ -591,6 +591,71 @@ TEST_F(Refresh, UnansweredHseRequestIsResentAt4_12_28sAndGivenUpAt44s) {
     EXPECT_NE(log().find("refreshes: hse.timed_out=1 resyncs=0"), std::string::npos) << log();
 }
 
+TEST_F(Refresh, UeRequestAbandonsAnOutstandingHseRefresh) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    auto ch = manualChannel(ue);
+    ASSERT_TRUE(ch);
+    uplink(ue);
+    auto req = receiveManual<emsdp::HseManageKeysRequest>(ue, *ch);
+    ASSERT_TRUE(req) << log();
+    // A15: the UE's own request meets the HSE's: the HSE's is abandoned, the UE's answered.
+    sendManual(ue, *ch, emsdp::UeManageKeysRequest{});
+    auto answer = receiveManual<emsdp::HseManageKeysResponse>(ue, *ch);
+    ASSERT_TRUE(answer) << log();
+    EXPECT_NE(answer->rand, req->rand);
+    EXPECT_EQ(answer->newKeyId, 2);  // the abandoned refresh's New key ID is free again
+    EXPECT_NE(log().find("ended: abandoned (met by a UE request)"), std::string::npos) << log();
+    // The key confirmation for the abandoned request comes too late: dropped.
+    emsdp::UeManageKeysResponse late;
+    late.keyConfirmation = crypto::KeyConfirmation{};
+    sendManual(ue, *ch, late);
+    // Termination: the UE-triggered answer stops being outstanding (its set stays stored).
+    sendManual(ue, *ch, emsdp::SessionTerminateRequest{});
+    ASSERT_TRUE(receiveManual<emsdp::SessionTerminateResponse>(ue, *ch)) << log();
+    ASSERT_TRUE(waitLog("ended: completed (session ended)")) << log();
+    EXPECT_EQ(keySets().size(), 2u);
+    stop();
+    EXPECT_NE(log().find("refreshes: ue.completed=1 hse.abandoned=1 resyncs=0"), std::string::npos)
+        << log();
+    EXPECT_NE(log().find("unexpected_command=1"), std::string::npos) << log();
+}
+
+TEST_F(Refresh, TerminationAbandonsAnUnfinishedHseRefresh) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    auto ch = manualChannel(ue);
+    ASSERT_TRUE(ch);
+    uplink(ue);
+    ASSERT_TRUE(receiveManual<emsdp::HseManageKeysRequest>(ue, *ch)) << log();
+    sendManual(ue, *ch, emsdp::SessionTerminateRequest{});
+    ASSERT_TRUE(receiveManual<emsdp::SessionTerminateResponse>(ue, *ch)) << log();
+    ASSERT_TRUE(waitLog("ended: abandoned (session ended)")) << log();
+    EXPECT_FALSE(ue.peer().receive(5000));  // no resend into the gone session
+    EXPECT_EQ(keySets().size(), 1u);
+    stop();
+    EXPECT_NE(log().find("refreshes: hse.abandoned=1 resyncs=0"), std::string::npos) << log();
+}
+
+TEST_F(Refresh, MacdRejectOfTheHseRequestEndsIt) {
+    start(withPolicy(kPolicySessions));
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    auto ch = manualChannel(ue);
+    ASSERT_TRUE(ch);
+    uplink(ue);
+    ASSERT_TRUE(receiveManual<emsdp::HseManageKeysRequest>(ue, *ch)) << log();
+    emsdp::MessageReject rej;
+    rej.cause = Cause::invalid_format;
+    sendManual(ue, *ch, rej);
+    ASSERT_TRUE(waitLog("ended: rejected (MAC'd Reject")) << log();
+    EXPECT_FALSE(ue.peer().receive(5000));  // no resend
+    stop();
+    EXPECT_NE(log().find("refreshes: hse.rejected=1 resyncs=0"), std::string::npos) << log();
+}
+
 TEST_F(Refresh, LostManageKeysResponseIsAnsweredAgainWithoutASecondAka) {
     start();
     auto settings = ueSettings(kEasHse);
