@@ -642,6 +642,9 @@ struct Daemon::Impl {
     std::unique_ptr<emsdp::KeySlab> keySlab;
     std::unique_ptr<emsdp::ContextCache> keyCache;
     std::unordered_map<std::uint32_t, Session> sessions;
+    // The sessions of each UE (A9, A12 look them up per establishment: no scan of every session;
+    // issue 8). Key: imsiKey().
+    std::unordered_multimap<std::uint64_t, std::uint32_t> sessionsByImsi;
     std::set<std::uint32_t> reservedIds;
     std::map<Bytes, std::uint32_t> requestCache;
     std::set<Bytes> inFlight;
@@ -714,6 +717,24 @@ struct Daemon::Impl {
         log::info(kLog, "reject " + std::string(emsdp::causeName(cause)) + " to " + to.toString() +
                             " session " + std::to_string(sessionId));
         send(sock, to, ByteView(buf.data(), *n));
+    }
+
+    // IMSI digits (6..15) as a number with the digit count in the low 4 bits.
+    static std::uint64_t imsiKey(const std::string& imsi) noexcept {
+        std::uint64_t v = 0;
+        for (char c : imsi)
+            v = v * 10 + static_cast<std::uint64_t>(c - '0');
+        return (v << 4) | (imsi.size() & 0x0F);
+    }
+
+    // The IDs of the UE's sessions.
+    std::vector<std::uint32_t> sessionsOf(const std::string& imsi) const {
+        std::vector<std::uint32_t> ids;
+        auto [b, e] = sessionsByImsi.equal_range(imsiKey(imsi));
+        for (auto it = b; it != e; ++it)
+            if (auto s = sessions.find(it->second); s != sessions.end() && s->second.imsi == imsi)
+                ids.push_back(it->second);
+        return ids;
     }
 
     std::uint32_t allocateSessionId() {
@@ -947,9 +968,11 @@ struct Daemon::Impl {
             // A12: a new full establishment replaces the UE's older tentative sets and their
             // attempts.
             std::vector<std::uint32_t> old;
-            for (auto& [sid, s] : sessions)
-                if (s.imsi == in.imsi && s.tentativeSet && !s.confirmed)
+            for (auto sid : sessionsOf(in.imsi)) {
+                const Session& s = sessions.at(sid);
+                if (s.tentativeSet && !s.confirmed)
                     old.push_back(sid);
+            }
             for (auto sid : old)
                 deleteSession(sid, "replaced by a new full establishment");
             tentative.erase(in.imsi);
@@ -989,6 +1012,7 @@ struct Daemon::Impl {
         if (resyncOf == 0) {
             requestCache[s.request] = id;
             sessions.emplace(id, std::move(fresh));
+            sessionsByImsi.emplace(imsiKey(in.imsi), id);
         }
         log::info(kLog,
                   std::string(resumption ? "resumed" : "full") + " session " + std::to_string(id) +
@@ -1261,8 +1285,9 @@ struct Daemon::Impl {
         }
         // A9: earlier sessions of the UE, and sessions whose key set was destroyed, are deleted.
         std::vector<std::uint32_t> gone;
-        for (auto& [oid, o] : sessions) {
-            if (oid == sid || o.imsi != imsi)
+        for (auto oid : sessionsOf(imsi)) {
+            const Session& o = sessions.at(oid);
+            if (oid == sid)
                 continue;
             if (o.seq < seq || (setChanged && o.kid != kid))
                 gone.push_back(oid);
@@ -1800,6 +1825,12 @@ struct Daemon::Impl {
             requestCache.erase(it->second.request);
         log::info(kLog, "session " + std::to_string(sid) + " deleted: " + why);
         const std::string imsi = it->second.imsi;
+        auto [b, e] = sessionsByImsi.equal_range(imsiKey(it->second.imsi));
+        for (auto x = b; x != e; ++x)
+            if (x->second == sid) {
+                sessionsByImsi.erase(x);
+                break;
+            }
         sessions.erase(it);
         refreshSessionGone(imsi, sid);
     }
@@ -2043,6 +2074,7 @@ struct Daemon::Impl {
                     "refreshes:" + (refreshLine.empty() ? std::string(" none") : refreshLine) +
                         " resyncs=" + std::to_string(resyncCount));
         sessions.clear();
+        sessionsByImsi.clear();
         tentative.clear();
         sockets.clear();
         wake.reset();
