@@ -1,9 +1,11 @@
 #include "daemon.h"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -12,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -20,6 +23,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -33,8 +37,12 @@
 #include "common/log.h"
 #include "crypto/key_hierarchy.h"
 #include "emsdp/emsdp.h"
+#include "hse/admin_server.h"
+#include "hse/metrics.h"
+#include "hse/notifier.h"
 #include "hse/rate_limiter.h"
 #include "hsm/key_vault.h"
+#include "net/http_server.h"
 #include "net/loop.h"
 #include "store/store.h"
 
@@ -714,6 +722,7 @@ struct Daemon::Impl {
             log::error(kLog, "cannot encode a Message Reject: " + n.error().message);
             return;
         }
+        ++rejectsByCause[static_cast<std::uint8_t>(cause)];
         log::info(kLog, "reject " + std::string(emsdp::causeName(cause)) + " to " + to.toString() +
                             " session " + std::to_string(sessionId));
         send(sock, to, ByteView(buf.data(), *n));
@@ -824,6 +833,8 @@ struct Daemon::Impl {
             sendUnprotectedReject(sock, src, 0, emsdp::Cause::unknown_subscriber);
             return;
         }
+        if (refuseWithoutHsm(sock, src, 0))
+            return;
         EstablishInput in;
         in.request = request;
         in.imsi = *digits;
@@ -857,14 +868,19 @@ struct Daemon::Impl {
         store::Store* stp = st.get();
         const HsedConfig* cfgp = &cfg;
         auto input = std::make_shared<EstablishInput>(std::move(in));
+        const auto t0 = std::chrono::steady_clock::now();
         vault->post(
-            [stp, cfgp, input, resumption](hsm::VaultOps& ops) {
-                return resumption ? runResumption(ops, *stp, *cfgp, *input)
-                                  : runFull(ops, *stp, *cfgp, *input);
+            [stp, cfgp, input, resumption, self](hsm::VaultOps& ops) {
+                const auto started = std::chrono::steady_clock::now();
+                auto r = resumption ? runResumption(ops, *stp, *cfgp, *input)
+                                    : runFull(ops, *stp, *cfgp, *input);
+                (resumption ? self->hsmResumed : self->hsmFull).observe(secondsSince(started));
+                return r;
             },
-            [self, input, resumption, sock, src, resyncOf](Result<EstablishOutput> r) {
+            [self, input, resumption, sock, src, resyncOf, t0](Result<EstablishOutput> r) {
                 auto shared = std::make_shared<Result<EstablishOutput>>(std::move(r));
-                self->post([self, input, resumption, sock, src, resyncOf, shared]() {
+                self->post([self, input, resumption, sock, src, resyncOf, shared, t0]() {
+                    (resumption ? self->akaResumed : self->akaFull).observe(secondsSince(t0));
                     self->onJobDone(*input, resumption, sock, src, resyncOf, *shared);
                 });
             });
@@ -1014,6 +1030,8 @@ struct Daemon::Impl {
             sessions.emplace(id, std::move(fresh));
             sessionsByImsi.emplace(imsiKey(in.imsi), id);
         }
+        if (resyncOf == 0)
+            countSession(resumption ? "established_resumed" : "established_full");
         log::info(kLog,
                   std::string(resumption ? "resumed" : "full") + " session " + std::to_string(id) +
                       " IMSI " + in.imsi + " KID " + std::to_string(out.kid) + " service " +
@@ -1052,6 +1070,10 @@ struct Daemon::Impl {
             return;
         }
         // Resynchronisation: AUTS checked on a worker, SQN_HE set durably there.
+        if (refuseWithoutHsm(s.socket, s.peer, sid)) {
+            forgetAttempt(sid);
+            return;
+        }
         s.jobRunning = true;
         Impl* self = this;
         store::Store* stp = st.get();
@@ -1191,6 +1213,8 @@ struct Daemon::Impl {
     }
 
     void sendCp(Session& s, const emsdp::Body& body) {
+        if (const auto* rj = std::get_if<emsdp::MessageReject>(&body))
+            ++rejectsByCause[static_cast<std::uint8_t>(rj->cause)];
         std::array<std::uint8_t, kMaxDatagram> buf{};
         if (s.channel->exhaustionDue()) {
             auto n = s.channel->sealExhaustionTerminate(buf);
@@ -1218,6 +1242,7 @@ struct Daemon::Impl {
 
     void confirm(Session& s) {
         s.confirmed = true;
+        countSession("confirmed");
         requestCache.erase(s.request);
         s.request = Bytes{};  // frees the octets (clear() keeps the capacity)
         s.start = Bytes{};
@@ -1824,6 +1849,8 @@ struct Daemon::Impl {
         if (!it->second.request.empty())
             requestCache.erase(it->second.request);
         log::info(kLog, "session " + std::to_string(sid) + " deleted: " + why);
+        if (it->second.confirmed)
+            countSession("terminated");
         const std::string imsi = it->second.imsi;
         auto [b, e] = sessionsByImsi.equal_range(imsiKey(it->second.imsi));
         for (auto x = b; x != e; ++x)
@@ -1901,6 +1928,7 @@ struct Daemon::Impl {
                 expired.push_back(sid);
         for (auto sid : expired) {
             log::info(kLog, "unconfirmed session " + std::to_string(sid) + " expired");
+            countSession("expired");
             forgetAttempt(sid);
         }
         // Idle confirmed sessions: HSE-initiated termination (4.5); resent once at 4 s (A13),
@@ -1926,6 +1954,812 @@ struct Daemon::Impl {
         for (auto sid : ended)
             deleteSession(sid, "termination not answered");
         refreshTimers(now);
+    }
+
+    // ---- operations (issue 7; docs/operations.md): health probe, watchdog, sd_notify, admin
+    // socket, metrics page, SIGHUP reload, SIGTERM drain. Members first, then the functions.
+
+    Notifier notifier;
+    std::unique_ptr<AdminServer> admin;
+    std::unique_ptr<net::HttpServer> metricsHttp;
+    net::HandlePtr<net::Timer> watchdogTimer;
+    net::HandlePtr<net::Timer> healthTimer;
+    net::HandlePtr<net::Timer> drainTimer;
+    net::HandlePtr<net::Signal> sighup;
+    bool hsmUp = true;
+    bool probeRunning = false;
+    int exitCode = 0;
+    std::uint64_t vaultReopens = 0;
+    std::chrono::steady_clock::time_point probeStarted{};
+    std::string hsmProblem;  // why the HSM is down ("" while up)
+    std::string listening;   // "listening: ADDR ..." for STATUS=
+    bool draining = false;
+    std::chrono::steady_clock::time_point drainDeadline{};
+    std::uint64_t healthOk = 0;
+    std::uint64_t healthFailed = 0;
+    std::uint64_t hsmUnavailableRejects = 0;
+    std::array<std::uint64_t, 256> rejectsByCause{};
+    std::map<std::string, std::uint64_t> sessionOutcomes;
+    std::uint64_t reloadsOk = 0;
+    std::uint64_t reloadsFailed = 0;
+    std::string lastReloadError;
+    const std::chrono::steady_clock::time_point startedAt = std::chrono::steady_clock::now();
+    LatencyHistogram akaFull;  // Session Request accepted -> job result on the loop
+    LatencyHistogram akaResumed;
+    LatencyHistogram hsmFull;  // the establishment job on an HSM worker
+    LatencyHistogram hsmResumed;
+    LatencyHistogram hsmProbe;  // KeyVault::checkHealth
+    LatencyHistogram hsmAdmin;  // admin jobs (sqn resync through the HSM)
+
+    static double secondsSince(std::chrono::steady_clock::time_point t0) {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+
+    void countSession(const char* outcome) { ++sessionOutcomes[outcome]; }
+
+    // Requests that need the HSM while its health probe fails: Reject 0x12, counted.
+    bool refuseWithoutHsm(net::UdpSocket* sock, const net::SocketAddress& src,
+                          std::uint32_t sessionId) {
+        if (hsmUp)
+            return false;
+        ++hsmUnavailableRejects;
+        sendUnprotectedReject(sock, src, sessionId, emsdp::Cause::internal_error);
+        return true;
+    }
+
+    // Runs `job(ops)` on an HSM worker and `done(result)` back on the loop.
+    template <typename R, typename Job, typename Done>
+    void onWorker(Job job, Done done) {
+        Impl* self = this;
+        vault->post(std::move(job), [self, done](R r) {
+            auto shared = std::make_shared<R>(std::move(r));
+            self->post([done, shared]() { done(*shared); });
+        });
+    }
+
+    std::string statusLine() const {
+        if (draining)
+            return "stopping: finishing in-flight requests";
+        if (!hsmUp)
+            return "HSM unavailable (" + hsmProblem + "); requests needing it get Reject 0x12; " +
+                   listening;
+        return "ready; " + listening;
+    }
+
+    void publishStatus() {
+        if (auto r = notifier.status(statusLine()); !r)
+            log::warning(kLog, r.error().message);
+    }
+
+    // Binds the admin socket and the metrics port; returns the runtime-file lines to add.
+    Result<std::string> openOperations() {
+        auto n = Notifier::fromEnvironment();
+        if (!n)
+            return makeError(n.error());
+        notifier = std::move(*n);
+        std::string runtime;
+        if (!cfg.admin.socketPath.empty()) {
+            admin = std::make_unique<AdminServer>(
+                loop, [this](const AdminRequest& rq, const ucred& peer, AdminServer::Reply reply) {
+                    onAdmin(rq, peer, std::move(reply));
+                });
+            if (auto r = admin->listen(cfg.admin.socketPath, cfg.admin.group); !r)
+                return makeError(r.error());
+            runtime += "admin " + cfg.admin.socketPath + "\n";
+            log::info(kLog, "admin socket " + cfg.admin.socketPath);
+        }
+        if (cfg.metrics.enabled) {
+            auto addr = net::SocketAddress::parse(cfg.metrics.address, cfg.metrics.port);
+            if (!addr)
+                return makeError(addr.error());
+            metricsHttp = std::make_unique<net::HttpServer>(loop, net::HttpServer::Limits{});
+            metricsHttp->addPage("/metrics",
+                                 {kPrometheusContentType, [this]() { return renderMetrics(); }});
+            if (auto r = metricsHttp->listen(*addr); !r)
+                return makeError(r.error());
+            auto bound = metricsHttp->localAddress();
+            if (!bound)
+                return makeError(bound.error());
+            runtime +=
+                "metrics " + cfg.metrics.address + " " + std::to_string(bound->port()) + "\n";
+            log::info(kLog, "metrics on http://" + bound->toString() + "/metrics");
+        }
+        healthTimer = loop.make<net::Timer>();
+        restartHealthTimer();
+        if (auto w = notifier.watchdogUsec()) {
+            const std::uint64_t ms = std::max<std::uint64_t>(*w / 2000, 1);
+            watchdogTimer = loop.make<net::Timer>();
+            watchdogTimer->start(ms, ms, [this]() { onWatchdog(); });
+            log::info(kLog, "watchdog: WATCHDOG=1 every " + std::to_string(ms) + " ms");
+        }
+        sighup = loop.make<net::Signal>();
+        if (auto r = sighup->start(SIGHUP, [this](int) { onReloadRequest("SIGHUP"); }); !r)
+            return makeError(r.error());
+        return runtime;
+    }
+
+    void restartHealthTimer() {
+        const std::uint64_t ms = std::uint64_t{cfg.healthProbeIntervalSeconds} * 1000;
+        healthTimer->start(ms, ms, [this]() { startHealthProbe(); });
+    }
+
+    void onWatchdog() {
+        // A probe that does not come back is a failure too (a hung token).
+        const double limit =
+            std::max(10.0, 2.0 * static_cast<double>(cfg.healthProbeIntervalSeconds));
+        if (probeRunning && secondsSince(probeStarted) > limit && hsmUp)
+            setHsmUp(false, "health probe not answered for " +
+                                std::to_string(static_cast<int>(limit)) + " s");
+        if (hsmUp)
+            (void)notifier.watchdog();
+    }
+
+    void startHealthProbe() {
+        if (probeRunning || !vault)
+            return;
+        probeRunning = true;
+        probeStarted = std::chrono::steady_clock::now();
+        hsm::KeyVault* v = vault.get();
+        LatencyHistogram* h = &hsmProbe;
+        const std::string configPath = cfg.sourcePath;
+        // Result: true = healthy; false = this process's module is stale but a fresh process
+        // reaches the token (re-initialise the module: reopenVault); error = down.
+        onWorker<Result<bool>>(
+            [v, h, configPath](hsm::VaultOps&) -> Result<bool> {
+                const auto t0 = std::chrono::steady_clock::now();
+                auto r = v->checkHealth();
+                if (!r) {
+                    // The token may be back under new handles: log in again, find the keys
+                    // again, probe once more (KeyVault::relogin).
+                    if (v->relogin())
+                        r = v->checkHealth();
+                }
+                h->observe(secondsSince(t0));
+                if (r)
+                    return true;
+                // SoftHSM keeps a token whose storage vanished invalid until C_Finalize, even
+                // once the storage is back: a fresh process tells whether it is.
+                if (freshProcessReachesToken(configPath))
+                    return false;
+                return makeError(r.error());
+            },
+            [this](Result<bool>& r) {
+                probeRunning = false;
+                if (r && *r) {
+                    ++healthOk;
+                    setHsmUp(true, "");
+                } else if (r) {
+                    ++healthFailed;
+                    reopenVault();
+                } else {
+                    ++healthFailed;
+                    setHsmUp(false, r.error().message);
+                }
+            });
+    }
+
+    // `best-hsed --config FILE --check-hsm` in a new process (its own PKCS#11 module state):
+    // true when it opens the vault and the probe passes. Runs on an HSM worker (blocks it).
+    static bool freshProcessReachesToken(const std::string& configPath) {
+        char self[4096] = {};
+        const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0)
+            return false;
+        std::string arg0(self, static_cast<std::size_t>(n));
+        std::string a1 = "--config", a2 = configPath, a3 = "--check-hsm";
+        char* argv[] = {arg0.data(), a1.data(), a2.data(), a3.data(), nullptr};
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        pid_t pid = -1;
+        const int rc = ::posix_spawn(&pid, arg0.c_str(), &fa, nullptr, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (rc != 0)
+            return false;
+        int st = 0;
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (::waitpid(pid, &st, WNOHANG) == 0) {
+            if (std::chrono::steady_clock::now() >= until) {
+                ::kill(pid, SIGKILL);
+                ::waitpid(pid, &st, 0);
+                return false;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    }
+
+    // Re-initialises the PKCS#11 module: the old vault's jobs finish, its workers stop, the
+    // module is finalised; a new vault opens (login, token keys, probe). Blocks the loop for
+    // that time. A vault that cannot be opened again ends the daemon (exit 4) for the service
+    // manager to restart it: without a vault nothing can be served.
+    void reopenVault() {
+        log::notice(kLog, "the token answers a new process: re-initialising the PKCS#11 module");
+        hsm::HsmConfig hc;
+        hc.module = cfg.hsm.module;
+        hc.token = cfg.hsm.token;
+        hc.pinFile = cfg.hsm.pinFile;
+        hc.workers = cfg.hsm.workers;
+        vault.reset();
+        auto v = hsm::KeyVault::open(hc);
+        if (!v) {
+            log::error(kLog, "cannot open the HSM again: " + v.error().message + "; exiting");
+            (void)notifier.status("HSM could not be re-opened: " + v.error().message);
+            exitCode = 4;
+            loop.stop();
+            return;
+        }
+        vault = std::move(*v);
+        ++vaultReopens;
+        setHsmUp(true, "");
+    }
+
+    void setHsmUp(bool up, const std::string& why) {
+        if (up == hsmUp && (up || why == hsmProblem))
+            return;
+        hsmUp = up;
+        hsmProblem = why;
+        if (up)
+            log::notice(kLog, "HSM health probe passes again: serving");
+        else
+            log::error(kLog, "HSM unavailable: " + why +
+                                 "; watchdog pings stop, requests needing the HSM get 0x12");
+        publishStatus();
+    }
+
+    // SIGTERM/SIGINT: stop reading, let in-flight jobs answer (at most 5 s), then stop the loop.
+    void beginDrain(int sig) {
+        if (draining)
+            return;
+        draining = true;
+        log::notice(kLog, "signal " + std::to_string(sig) + ": draining");
+        (void)notifier.stopping(statusLine());
+        for (auto& s : sockets)
+            s->stopReceive();
+        if (admin)
+            admin->close();
+        if (metricsHttp)
+            metricsHttp->close();
+        healthTimer.reset();
+        drainDeadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        drainTimer = loop.make<net::Timer>();
+        drainTimer->start(0, 20, [this]() {
+            bool busy = !inFlight.empty();
+            for (const auto& [sid, s] : sessions)
+                busy = busy || s.jobRunning;
+            if (!busy || std::chrono::steady_clock::now() >= drainDeadline) {
+                if (busy)
+                    log::warning(kLog, "drain: jobs still running after 5 s; stopping anyway");
+                loop.stop();
+            }
+        });
+    }
+
+    // ---- reload (SIGHUP, admin `reload`)
+
+    // The keys that only a restart applies; reload refuses a file that changes any of them.
+    static std::vector<std::string> restartOnlyChanges(const HsedConfig& a, const HsedConfig& b) {
+        std::vector<std::string> c;
+        auto listenText = [](const HsedConfig& x) {
+            std::string s;
+            for (const auto& l : x.listen)
+                s += l.address + "/" + std::to_string(l.port) + ";";
+            return s;
+        };
+        if (a.hseId != b.hseId)
+            c.push_back("hse_id");
+        if (listenText(a) != listenText(b))
+            c.push_back("listen");
+        if (a.runtimeFile != b.runtimeFile)
+            c.push_back("runtime_file");
+        if (a.hsm.module != b.hsm.module || a.hsm.token != b.hsm.token ||
+            a.hsm.pinFile != b.hsm.pinFile || a.hsm.workers != b.hsm.workers)
+            c.push_back("hsm");
+        if (a.storePath != b.storePath)
+            c.push_back("store");
+        if (a.sqnInd != b.sqnInd || a.sqnIndBits != b.sqnIndBits)
+            c.push_back("sqn");
+        if (a.uplinkSink != b.uplinkSink || a.downlinkSocket != b.downlinkSocket)
+            c.push_back("sink");
+        if (a.admin.socketPath != b.admin.socketPath || a.admin.group != b.admin.group)
+            c.push_back("admin");
+        if (a.metrics.enabled != b.metrics.enabled || a.metrics.address != b.metrics.address ||
+            a.metrics.port != b.metrics.port)
+            c.push_back("metrics");
+        return c;
+    }
+
+    // Holds every HSM worker inside a job (they read cfg) while the loop changes cfg.
+    struct WorkerBarrier {
+        std::mutex m;
+        std::condition_variable cv;
+        std::size_t parked = 0;
+        bool released = false;
+    };
+
+    Result<std::string> reload() {
+        auto next = loadHsedConfig(cfg.sourcePath);
+        if (!next)
+            return makeError(next.error());
+        const auto changed = restartOnlyChanges(cfg, *next);
+        if (!changed.empty()) {
+            std::string keys;
+            for (const auto& k : changed)
+                keys += (keys.empty() ? "" : ", ") + k;
+            return makeError(HsedErrc::internal,
+                             cfg.sourcePath + ": " + keys +
+                                 " changed: these keys need a restart; nothing reloaded");
+        }
+        auto barrier = std::make_shared<WorkerBarrier>();
+        const std::size_t n = vault->workers();
+        for (std::size_t i = 0; i < n; ++i)
+            vault->post(
+                [barrier](hsm::VaultOps&) -> Result<bool> {
+                    std::unique_lock<std::mutex> l(barrier->m);
+                    ++barrier->parked;
+                    barrier->cv.notify_all();
+                    barrier->cv.wait(l, [&barrier] { return barrier->released; });
+                    return true;
+                },
+                [](Result<bool>) {});
+        bool parked = false;
+        {
+            std::unique_lock<std::mutex> l(barrier->m);
+            parked = barrier->cv.wait_for(l, std::chrono::seconds(2),
+                                          [&barrier, n] { return barrier->parked == n; });
+            if (parked) {
+                cfg.policy = next->policy;
+                cfg.logLevel = next->logLevel;
+                cfg.healthProbeIntervalSeconds = next->healthProbeIntervalSeconds;
+            }
+            barrier->released = true;
+        }
+        barrier->cv.notify_all();
+        if (!parked)
+            return makeError(HsedErrc::internal,
+                             "the HSM workers stayed busy for 2 s; nothing reloaded, try again");
+        perSource = RateLimiter(cfg.policy.perSource.ratePerSecond, cfg.policy.perSource.burst);
+        perImsi = RateLimiter(cfg.policy.perImsi.ratePerSecond, cfg.policy.perImsi.burst);
+        const std::string& level = cfg.logLevel;
+        log::setLevel(level == "debug"     ? log::Level::debug
+                      : level == "notice"  ? log::Level::notice
+                      : level == "warning" ? log::Level::warning
+                      : level == "error"   ? log::Level::error
+                                           : log::Level::info);
+        if (healthTimer)
+            restartHealthTimer();
+        return cfg.sourcePath + " reloaded (policy, logging, health)";
+    }
+
+    Result<std::string> onReloadRequest(const char* by) {
+        (void)notifier.reloading("reloading " + cfg.sourcePath);
+        auto r = reload();
+        if (r) {
+            ++reloadsOk;
+            lastReloadError.clear();
+            log::notice(kLog, std::string(by) + ": " + *r);
+            (void)notifier.notify("READY=1\nSTATUS=" + Notifier::oneLine(statusLine()));
+        } else {
+            ++reloadsFailed;
+            lastReloadError = r.error().message;
+            log::error(kLog, std::string(by) +
+                                 ": reload failed, old configuration kept: " + lastReloadError);
+            (void)notifier.notify("READY=1\nSTATUS=" +
+                                  Notifier::oneLine("reload failed, old configuration kept: " +
+                                                    lastReloadError + "; " + statusLine()));
+        }
+        return r;
+    }
+
+    // ---- admin socket commands
+
+    static bool validImsi(const std::string& s) {
+        if (s.size() < 6 || s.size() > 15)
+            return false;
+        return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    }
+
+    static std::string sessionState(const Session& s) {
+        if (s.terminateAtMs != 0)
+            return "terminating";
+        return s.confirmed ? "confirmed" : "unconfirmed";
+    }
+
+    void onAdmin(const AdminRequest& rq, const ucred&, AdminServer::Reply reply) {
+        const std::string& c = rq.command;
+        auto needImsi = [&rq, &reply]() -> std::optional<std::string> {
+            const std::string imsi = rq.arg("imsi");
+            if (!validImsi(imsi)) {
+                reply(adminError("bad_request", "imsi=IMSI (6 to 15 digits) is required"));
+                return std::nullopt;
+            }
+            return imsi;
+        };
+        if (c == "status") {
+            reply(adminStatus());
+        } else if (c == "reload") {
+            auto r = onReloadRequest("admin");
+            if (r) {
+                JsonOut o;
+                o.begin().field("ok", true).field("message", *r).end();
+                reply(o.str());
+            } else {
+                reply(adminError("reload_failed", r.error().message));
+            }
+        } else if (c == "ue show") {
+            if (auto imsi = needImsi())
+                adminUeShow(*imsi, std::move(reply));
+        } else if (c == "ue refresh") {
+            if (auto imsi = needImsi())
+                adminUeRefresh(*imsi, std::move(reply));
+        } else if (c == "sqn set") {
+            if (auto imsi = needImsi())
+                adminSqnSet(*imsi, rq, std::move(reply));
+        } else if (c == "sqn resync") {
+            if (auto imsi = needImsi())
+                adminSqnResync(*imsi, rq, std::move(reply));
+        } else {
+            reply(adminError("unknown_command",
+                             "unknown command '" + c +
+                                 "' (status, ue show, ue refresh, sqn set, sqn resync, reload)"));
+        }
+    }
+
+    std::string adminStatus() {
+        std::size_t confirmed = 0;
+        for (const auto& [sid, s] : sessions)
+            confirmed += s.confirmed ? 1 : 0;
+        JsonOut o;
+        o.begin()
+            .field("ok", true)
+            .field("hse_id", cfg.hseId)
+            .field("config", cfg.sourcePath)
+            .field("uptime_seconds", static_cast<std::uint64_t>(secondsSince(startedAt)))
+            .field("pid", static_cast<std::int64_t>(::getpid()))
+            .field("hsm_up", hsmUp)
+            .field("hsm_problem", hsmProblem)
+            .field("hsm_token", vault ? vault->tokenLabel() : std::string())
+            .field("hsm_workers", static_cast<std::uint64_t>(vault ? vault->workers() : 0))
+            .field("sessions", static_cast<std::uint64_t>(sessions.size()))
+            .field("sessions_confirmed", static_cast<std::uint64_t>(confirmed))
+            .field("refreshes_in_progress", static_cast<std::uint64_t>(refreshes.size()))
+            .field("status", statusLine())
+            .field("reloads", reloadsOk)
+            .field("reload_failures", reloadsFailed)
+            .field("last_reload_error", lastReloadError)
+            .field("watchdog", notifier.watchdogUsec().has_value());
+        o.beginArray("listen");
+        for (const auto& s : sockets)
+            if (auto a = s->localAddress())
+                o.item(a->toString());
+        o.endArray();
+        if (metricsHttp) {
+            if (auto a = metricsHttp->localAddress())
+                o.field("metrics", "http://" + a->toString() + "/metrics");
+        }
+        o.end();
+        return o.str();
+    }
+
+    void adminUeShow(const std::string& imsi, AdminServer::Reply reply) {
+        // Loop state now; store reads on a worker (store.h: not from the loop).
+        const std::uint64_t now = loop.nowMs();
+        std::vector<std::pair<std::uint64_t, const Session*>> mine;
+        for (const auto& [sid, s] : sessions)
+            if (s.imsi == imsi)
+                mine.emplace_back(s.seq, &s);
+        std::sort(mine.begin(), mine.end());
+        auto sessionsJson = std::make_shared<std::string>();
+        {
+            JsonOut o;
+            o.beginArray();
+            for (const auto& [seq, s] : mine) {
+                o.beginObject("")
+                    .field("session_id", static_cast<std::uint64_t>(s->id))
+                    .field("kid", static_cast<std::uint64_t>(s->kid))
+                    .field("state", sessionState(*s))
+                    .field("kind", s->resumed ? "resumed" : "full")
+                    .field("service", static_cast<std::uint64_t>(s->service))
+                    .field("age_seconds", (now - s->createdMs) / 1000)
+                    .field("idle_seconds",
+                           s->lastActiveMs != 0 ? (now - s->lastActiveMs) / 1000 : std::uint64_t{0})
+                    .field("peer", s->peer.toString());
+                if (s->channel) {
+                    const auto cs = s->channel->counters();
+                    o.beginObject("counters")
+                        .field("cp_tx_next", cs.nextCpTx)
+                        .field("up_tx_next", cs.nextUpTx);
+                    if (cs.cpRxHighest)
+                        o.field("cp_rx_highest", static_cast<std::uint64_t>(*cs.cpRxHighest));
+                    else
+                        o.null("cp_rx_highest");
+                    if (cs.upRxHighest)
+                        o.field("up_rx_highest", static_cast<std::uint64_t>(*cs.upRxHighest));
+                    else
+                        o.null("up_rx_highest");
+                    o.end();
+                }
+                o.end();
+            }
+            o.endArray();
+            *sessionsJson = o.str();
+        }
+        std::vector<std::uint8_t> tentativeKids;
+        if (auto t = tentative.find(imsi); t != tentative.end())
+            for (const auto& [kid, rec] : t->second)
+                tentativeKids.push_back(kid);
+        std::string refresh;
+        if (auto rf = refreshes.find(imsi); rf != refreshes.end()) {
+            refresh = std::string(refreshOriginName(rf->second.origin)) +
+                      (rf->second.ueFlow ? " (UE flow)" : " (HSE flow)") + ", new KID " +
+                      std::to_string(rf->second.newKid);
+        }
+        store::Store* stp = st.get();
+        struct Stored {
+            store::SubscriberRecord sub;
+            std::vector<store::KeySetRecord> sets;
+        };
+        onWorker<Result<Stored>>(
+            [stp, imsi](hsm::VaultOps&) -> Result<Stored> {
+                Stored out;
+                auto sub = stp->getSubscriber(imsi);
+                if (!sub)
+                    return makeError(sub.error());
+                out.sub = std::move(*sub);
+                auto sets = stp->listKeySets(imsi);
+                if (!sets)
+                    return makeError(sets.error());
+                out.sets = std::move(*sets);
+                return out;
+            },
+            [imsi, reply, sessionsJson, tentativeKids, refresh](Result<Stored>& r) {
+                if (!r) {
+                    const bool unknown =
+                        r.error().domain == ErrorDomain::store &&
+                        r.error().code == static_cast<int>(store::StoreErrc::not_found);
+                    reply(adminError(unknown ? "unknown_imsi" : "store_error",
+                                     unknown ? "no subscriber " + imsi : r.error().message));
+                    return;
+                }
+                JsonOut o;
+                o.begin().field("ok", true).field("imsi", imsi);
+                o.beginArray("key_sets");
+                for (const auto& k : r->sets) {
+                    o.beginObject("")
+                        .field("kid", static_cast<std::uint64_t>(k.kid))
+                        .field("state", std::string(store::toString(k.state)))
+                        .field("key_agreement", static_cast<std::uint64_t>(k.keyAgreement))
+                        .field("created_at", static_cast<std::int64_t>(k.createdAt))
+                        .field("lifetime_seconds", static_cast<std::uint64_t>(k.lifetimeSeconds))
+                        .field("use_count", k.useCount)
+                        .field("eas_keys", static_cast<std::uint64_t>(k.easKeys.size()));
+                    if (k.highestNonce)
+                        o.field("highest_nonce", *k.highestNonce);
+                    else
+                        o.null("highest_nonce");
+                    o.end();
+                }
+                o.endArray();
+                o.beginArray("tentative_kids");
+                for (auto kid : tentativeKids)
+                    o.item(std::to_string(kid));
+                o.endArray();
+                o.field("refresh", refresh);
+                std::string s = o.str();
+                s += ",\"sessions\":" + *sessionsJson + "}";
+                reply(s);
+            });
+    }
+
+    void adminUeRefresh(const std::string& imsi, AdminServer::Reply reply) {
+        reply(adminError("not_implemented", "operator-triggered refresh of " + imsi +
+                                                " is not available in this build"));
+    }
+
+    void adminSqnSet(const std::string& imsi, const AdminRequest& rq, AdminServer::Reply reply) {
+        const std::string seqText = rq.arg("seq");
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long seq = std::strtoull(seqText.c_str(), &end, 10);
+        if (seqText.empty() || *end != '\0' || errno != 0 || seq < 1 || seqText[0] == '-') {
+            reply(
+                adminError("bad_request", "seq=N (the next vector's SEQ, at least 1) is required"));
+            return;
+        }
+        store::Store* stp = st.get();
+        onWorker<Result<bool>>(
+            [stp, imsi, seq](hsm::VaultOps&) -> Result<bool> {
+                if (auto sub = stp->getSubscriber(imsi); !sub)
+                    return makeError(sub.error());
+                if (auto r = stp->sqn().setSeqHe(imsi, seq - 1); !r)
+                    return makeError(r.error());
+                return true;
+            },
+            [imsi, seq, reply](Result<bool>& r) {
+                if (!r) {
+                    reply(adminStoreError(imsi, r.error()));
+                    return;
+                }
+                log::notice(kLog,
+                            "admin: SQN of IMSI " + imsi + " set: next SEQ " + std::to_string(seq));
+                JsonOut o;
+                o.begin()
+                    .field("ok", true)
+                    .field("imsi", imsi)
+                    .field("next_seq", std::uint64_t{seq});
+                o.end();
+                reply(o.str());
+            });
+    }
+
+    static std::string adminStoreError(const std::string& imsi, const Error& e) {
+        const bool unknown = e.domain == ErrorDomain::store &&
+                             e.code == static_cast<int>(store::StoreErrc::not_found);
+        return adminError(unknown ? "unknown_imsi" : "store_error",
+                          unknown ? "no subscriber " + imsi : e.message);
+    }
+
+    void adminSqnResync(const std::string& imsi, const AdminRequest& rq, AdminServer::Reply reply) {
+        crypto::Rand rand{};
+        crypto::Auts auts{};
+        if (!fromHexInto(rq.arg("rand"), "RAND", MutableByteView(rand.data(), rand.size())) ||
+            !fromHexInto(rq.arg("auts"), "AUTS", MutableByteView(auts.data(), auts.size()))) {
+            reply(adminError("bad_request",
+                             "rand=HEX (16 octets) and auts=HEX (14 octets) are required"));
+            return;
+        }
+        if (!hsmUp) {
+            ++hsmUnavailableRejects;
+            reply(adminError("hsm_unavailable", "the HSM is unavailable: " + hsmProblem));
+            return;
+        }
+        store::Store* stp = st.get();
+        LatencyHistogram* h = &hsmAdmin;
+        struct Out {
+            bool macOk = false;
+            crypto::Sqn sqnMs{};
+        };
+        onWorker<Result<Out>>(
+            [stp, imsi, rand, auts, h](hsm::VaultOps& ops) -> Result<Out> {
+                auto sub = stp->getSubscriber(imsi);
+                if (!sub)
+                    return makeError(sub.error());
+                const SubscriberBlobs blobs(*sub);
+                const auto t0 = std::chrono::steady_clock::now();
+                auto ms = ops.recoverSqnMs(blobs.ref(), rand, auts);
+                h->observe(secondsSince(t0));
+                Out out;
+                if (!ms) {
+                    if (ms.error().domain == ErrorDomain::crypto &&
+                        ms.error().code == static_cast<int>(crypto::CryptoErrc::mac_s_failure))
+                        return out;  // MAC-S check failed
+                    return makeError(ms.error());
+                }
+                if (auto r = stp->sqn().resync(imsi, *ms); !r)
+                    return makeError(r.error());
+                out.macOk = true;
+                out.sqnMs = *ms;
+                return out;
+            },
+            [this, imsi, reply](Result<Out>& r) {
+                if (!r) {
+                    reply(adminStoreError(imsi, r.error()));
+                    return;
+                }
+                if (!r->macOk) {
+                    reply(adminError("mac_s_failed",
+                                     "MAC-S check failed: the AUTS does not "
+                                     "verify for this subscriber and RAND; SQN "
+                                     "unchanged"));
+                    return;
+                }
+                ++resyncCount;
+                log::notice(kLog, "admin: SQN of IMSI " + imsi + " resynchronised");
+                JsonOut o;
+                o.begin()
+                    .field("ok", true)
+                    .field("imsi", imsi)
+                    .field("sqn_ms", toHex(ByteView(r->sqnMs.data(), r->sqnMs.size())));
+                o.end();
+                reply(o.str());
+            });
+    }
+
+    // ---- metrics page
+
+    std::string renderMetrics() {
+        PromWriter w;
+        w.family("best_hsm_up", "gauge", "1 while the HSM health probe passes, else 0.");
+        w.sample("best_hsm_up", {}, std::uint64_t{hsmUp ? 1u : 0u});
+        w.family("best_hsm_health_probes_total", "counter", "HSM health probes by result.");
+        w.sample("best_hsm_health_probes_total", {{"result", "ok"}}, healthOk);
+        w.sample("best_hsm_health_probes_total", {{"result", "failed"}}, healthFailed);
+        w.family("best_hsm_relogins_total", "counter",
+                 "Times the vault logged in to the token again.");
+        w.sample("best_hsm_relogins_total", {}, vault ? vault->relogins() : 0);
+        w.family("best_hsm_reopens_total", "counter",
+                 "Times the PKCS#11 module was re-initialised after the token came back.");
+        w.sample("best_hsm_reopens_total", {}, vaultReopens);
+        w.family("best_hsm_unavailable_rejects_total", "counter",
+                 "Requests answered Reject 0x12 because the HSM health probe failed.");
+        w.sample("best_hsm_unavailable_rejects_total", {}, hsmUnavailableRejects);
+        w.family("best_sessions_total", "counter", "Sessions by outcome.");
+        for (const char* o :
+             {"established_full", "established_resumed", "confirmed", "expired", "terminated"}) {
+            auto it = sessionOutcomes.find(o);
+            w.sample("best_sessions_total", {{"outcome", o}},
+                     it == sessionOutcomes.end() ? std::uint64_t{0} : it->second);
+        }
+        std::uint64_t confirmed = 0;
+        for (const auto& [sid, s] : sessions)
+            confirmed += s.confirmed ? 1 : 0;
+        w.family("best_sessions_active", "gauge", "Sessions held now.");
+        w.sample("best_sessions_active", {{"state", "confirmed"}}, confirmed);
+        w.sample("best_sessions_active", {{"state", "unconfirmed"}},
+                 static_cast<std::uint64_t>(sessions.size()) - confirmed);
+        w.family("best_rejects_total", "counter", "Message Rejects sent, by cause.");
+        for (unsigned c = 1; c < 256; ++c) {
+            if (!emsdp::isDefinedCause(static_cast<std::uint8_t>(c)))
+                continue;
+            char code[8];
+            std::snprintf(code, sizeof code, "0x%02x", c);
+            w.sample("best_rejects_total",
+                     {{"cause", std::string(emsdp::causeName(static_cast<emsdp::Cause>(c)))},
+                      {"code", code}},
+                     rejectsByCause[c]);
+        }
+        w.family("best_drops_total", "counter", "Datagrams dropped, by reason.");
+        for (std::size_t i = 0; i < drops.size(); ++i)
+            w.sample(
+                "best_drops_total",
+                {{"reason", std::string(emsdp::dropReasonName(static_cast<emsdp::DropReason>(i)))}},
+                drops[i]);
+        w.family("best_refreshes_total", "counter", "Key refresh flows by origin and outcome.");
+        for (auto origin :
+             {emsdp::RefreshOrigin::ue, emsdp::RefreshOrigin::hse, emsdp::RefreshOrigin::eas})
+            for (std::size_t o = 0; o < kRefreshOutcomes; ++o)
+                w.sample(
+                    "best_refreshes_total",
+                    {{"origin", std::string(refreshOriginName(origin))},
+                     {"outcome", std::string(refreshOutcomeName(static_cast<RefreshOutcome>(o)))}},
+                    refreshCounts[originIndex(origin)][o]);
+        w.family("best_refreshes_in_progress", "gauge", "Key refresh flows in progress.");
+        w.sample("best_refreshes_in_progress", {}, static_cast<std::uint64_t>(refreshes.size()));
+        w.family("best_resyncs_total", "counter", "SQN resynchronisations applied.");
+        w.sample("best_resyncs_total", {}, resyncCount);
+        w.family("best_aka_seconds", "histogram",
+                 "Session Request accepted to HSM job result on the loop, by establishment kind.");
+        w.histogramSamples("best_aka_seconds", akaFull, {{"kind", "full"}});
+        w.histogramSamples("best_aka_seconds", akaResumed, {{"kind", "resumed"}});
+        w.family("best_hsm_job_seconds", "histogram", "Time KeyVault jobs take on an HSM worker.");
+        w.histogramSamples("best_hsm_job_seconds", hsmFull, {{"job", "establish_full"}});
+        w.histogramSamples("best_hsm_job_seconds", hsmResumed, {{"job", "establish_resumed"}});
+        w.histogramSamples("best_hsm_job_seconds", hsmProbe, {{"job", "health_probe"}});
+        w.histogramSamples("best_hsm_job_seconds", hsmAdmin, {{"job", "admin_resync"}});
+        w.family("best_config_reloads_total", "counter", "Configuration reloads by result.");
+        w.sample("best_config_reloads_total", {{"result", "ok"}}, reloadsOk);
+        w.sample("best_config_reloads_total", {{"result", "failed"}}, reloadsFailed);
+        w.family("best_admin_requests_total", "counter", "Admin socket request lines.");
+        w.sample("best_admin_requests_total", {}, admin ? admin->requests() : 0);
+        w.family("best_admin_refused_total", "counter",
+                 "Admin connections refused by peer credentials.");
+        w.sample("best_admin_refused_total", {}, admin ? admin->refused() : 0);
+        writeProcessStats(w, readProcessStats());
+        return w.text();
+    }
+
+    void closeOperations() {
+        watchdogTimer.reset();
+        healthTimer.reset();
+        drainTimer.reset();
+        sighup.reset();
+        if (admin)
+            admin->close();
+        admin.reset();
+        if (metricsHttp)
+            metricsHttp->close();
+        metricsHttp.reset();
     }
 
     // ---- start-up
@@ -1986,6 +2820,10 @@ struct Daemon::Impl {
             log::info(kLog, "EMSDP on " + bound->toString());
             sockets.push_back(std::move(sock));
         }
+        auto ops = openOperations();
+        if (!ops)
+            return makeError(ops.error());
+        runtime += *ops;
         if (!cfg.runtimeFile.empty()) {
             const std::string tmp = cfg.runtimeFile + ".tmp";
             {
@@ -2031,22 +2869,20 @@ struct Daemon::Impl {
         sweep->start(1000, 1000, [this]() { onSweep(); });
         sigterm = loop.make<net::Signal>();
         sigint = loop.make<net::Signal>();
-        auto stop = [this](int sig) {
-            log::notice(kLog, "signal " + std::to_string(sig) + ": stopping");
-            loop.stop();
-        };
+        auto stop = [this](int sig) { beginDrain(sig); };
         if (auto r = sigterm->start(SIGTERM, stop); !r)
             return makeError(r.error());
         if (auto r = sigint->start(SIGINT, stop); !r)
             return makeError(r.error());
-#ifdef BEST_HAVE_SYSTEMD
-        sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
-#endif
+        listening = status;
+        if (auto r = notifier.ready(statusLine()); !r)
+            log::warning(kLog, r.error().message);
         log::notice(kLog, "ready; " + status);
         return {};
     }
 
     void shutdown() {
+        closeOperations();
         stopping = true;
         vault.reset();  // queued jobs finish; their results are discarded
         st.reset();     // submitted writes are made durable
@@ -2111,6 +2947,25 @@ int Daemon::run() {
     impl_->loop.run();
     impl_->shutdown();
     log::notice(kLog, "stopped");
+    return impl_->exitCode;
+}
+
+int Daemon::checkHsm(const HsedConfig& config) {
+    hsm::HsmConfig hc;
+    hc.module = config.hsm.module;
+    hc.token = config.hsm.token;
+    hc.pinFile = config.hsm.pinFile;
+    hc.workers = 1;
+    auto v = hsm::KeyVault::open(hc);
+    if (!v) {
+        std::fprintf(stderr, "best-hsed: HSM: %s\n", v.error().message.c_str());
+        return 1;
+    }
+    if (auto h = (*v)->checkHealth(); !h) {
+        std::fprintf(stderr, "best-hsed: HSM: %s\n", h.error().message.c_str());
+        return 1;
+    }
+    std::printf("HSM OK: token '%s'\n", (*v)->tokenLabel().c_str());
     return 0;
 }
 

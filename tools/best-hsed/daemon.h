@@ -19,6 +19,9 @@ public:
     ~Daemon();
     // Runs until SIGTERM or SIGINT; returns the exit code.
     int run();
+    // --check-hsm: opens the vault and runs the health probe in this process; 0 when it passes
+    // (the daemon runs it in a new process to tell whether a failed token is back).
+    static int checkHsm(const HsedConfig& config);
 
     struct Impl;
 

@@ -18,6 +18,8 @@ constexpr const char* kHelp =
     "  --config FILE    configuration (default /etc/best-hse/hsed.yaml)\n"
     "  --check-config   validate the configuration, print 'configuration OK' or the first\n"
     "                   error as FILE:LINE:COLUMN: key 'KEY': problem, and exit\n"
+    "  --check-hsm      open the HSM as configured, run its health probe, exit 0 when it\n"
+    "                   passes, 1 when not\n"
     "\n"
     "Exit codes: 0 OK (stopped by SIGTERM/SIGINT), 1 configuration invalid, 2 bad arguments,\n"
     "3 start-up failed (HSM, store, sockets).\n";
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
     best::hardenProcess();
     std::string configPath = "/etc/best-hse/hsed.yaml";
     bool checkOnly = false;
+    bool checkHsm = false;  // open the vault, run the health probe, exit (0 when it passes)
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
             std::fputs(kHelp, stdout);
@@ -35,6 +38,8 @@ int main(int argc, char** argv) {
         }
         if (std::strcmp(argv[i], "--check-config") == 0) {
             checkOnly = true;
+        } else if (std::strcmp(argv[i], "--check-hsm") == 0) {
+            checkHsm = true;
         } else if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             configPath = argv[++i];
         } else if (std::strncmp(argv[i], "--config=", 9) == 0) {
@@ -55,6 +60,8 @@ int main(int argc, char** argv) {
         return 0;
     }
 #ifdef BEST_HSED_DAEMON
+    if (checkHsm)
+        return best::hse::Daemon::checkHsm(*config);
     const std::string& level = config->logLevel;
     best::log::setLevel(level == "debug"     ? best::log::Level::debug
                         : level == "notice"  ? best::log::Level::notice
@@ -68,6 +75,7 @@ int main(int argc, char** argv) {
     }
     return (*daemon)->run();
 #else
+    (void)checkHsm;
     std::fputs("best-hsed: built without the HSM (p11-kit): only --check-config works\n", stderr);
     return 2;
 #endif
