@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -68,8 +69,17 @@ std::string PromWriter::formatValue(double v) {
         return "NaN";
     if (std::isinf(v))
         return v > 0 ? "+Inf" : "-Inf";
+    // The shortest text that reads back as the same double ("0.0025", not "0.0025000000000000001").
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
+    if (v == std::floor(v) && std::fabs(v) < 1e15) {
+        std::snprintf(buf, sizeof buf, "%.0f", v);
+        return buf;
+    }
+    for (int precision = 1; precision <= 17; ++precision) {
+        std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+        if (std::strtod(buf, nullptr) == v)
+            break;
+    }
     return buf;
 }
 

@@ -49,7 +49,8 @@ struct Bad {
 TEST(HttpParse, MalformedRequestsGetTheirStatus) {
     const std::vector<Bad> cases = {
         {"no version", "GET /metrics\r\n\r\n", 400, "malformed request line"},
-        {"double space", "GET  /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 400, "malformed request line"},
+        {"double space", "GET  /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 400,
+         "malformed request line"},
         {"extra word", "GET /m HTTP/1.1 x\r\nHost: a\r\n\r\n", 400, "malformed request line"},
         {"bad method", "G(T /m HTTP/1.1\r\nHost: a\r\n\r\n", 400, "malformed method"},
         {"relative target", "GET metrics HTTP/1.1\r\nHost: a\r\n\r\n", 400,
@@ -79,9 +80,9 @@ TEST(HttpParse, MalformedRequestsGetTheirStatus) {
         {"bare CR", "GET /m HTTP/1.1\rHost: a\r\n\r\n", 400, "bare CR in the request head"},
         {"NUL", std::string("GET /m HTTP/1.1\r\nHost: \0a\r\n\r\n", 29), 400,
          "NUL in the request head"},
-        {"too large, complete", "GET /m HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'a') +
-                                    "\r\n\r\n",
-         431, "request head larger than 256 octets"},
+        {"too large, complete",
+         "GET /m HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 431,
+         "request head larger than 256 octets"},
         {"too large, incomplete", "GET /m HTTP/1.1\r\nX: " + std::string(300, 'a'), 431,
          "request head larger than 256 octets"},
     };
@@ -95,8 +96,9 @@ TEST(HttpParse, MalformedRequestsGetTheirStatus) {
 
 TEST(HttpParse, ResponseHead) {
     const std::string r = httpResponse(404, "text/plain", "nope\n");
-    EXPECT_EQ(r, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
-                 "Connection: close\r\n\r\nnope\n");
+    EXPECT_EQ(r,
+              "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+              "Connection: close\r\n\r\nnope\n");
     EXPECT_EQ(httpResponse(405, "t", "", "Allow: GET\r\n"),
               "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: t\r\nContent-Length: 0\r\n"
               "Connection: close\r\nAllow: GET\r\n\r\n");
@@ -177,15 +179,15 @@ TEST_F(HttpServerTest, ServesThePageAndClosesAfterTheResponse) {
               "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n"
               "Connection: close\r\n\r\nx 1\n");
     // Split over several segments.
-    EXPECT_EQ(exchange({"GET /met", "rics HTTP/1.1\r\nHo", "st: x\r\n\r\n"}, 30).rfind(
-                  "HTTP/1.1 200 OK", 0),
+    EXPECT_EQ(exchange({"GET /met", "rics HTTP/1.1\r\nHo", "st: x\r\n\r\n"}, 30)
+                  .rfind("HTTP/1.1 200 OK", 0),
               0u);
     EXPECT_EQ(renders_.load(), 2);
 }
 
 TEST_F(HttpServerTest, ErrorsByStatus) {
-    EXPECT_EQ(exchange({"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"}).rfind("HTTP/1.1 404 Not Found", 0),
-              0u);
+    EXPECT_EQ(
+        exchange({"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"}).rfind("HTTP/1.1 404 Not Found", 0), 0u);
     const std::string post = exchange({"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n"});
     EXPECT_EQ(post.rfind("HTTP/1.1 405 Method Not Allowed", 0), 0u);
     EXPECT_NE(post.find("Allow: GET\r\n"), std::string::npos);
