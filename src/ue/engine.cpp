@@ -34,6 +34,16 @@ void drop(Output& out, DropReason r) {
     emit(out, Dropped{r});
 }
 
+// A Session Start's header and body; a malformed one is dropped.
+std::optional<emsdp::ParsedSessionStart> parseStart(ByteView datagram, Output& out) {
+    auto parsed = emsdp::parseSessionStart(datagram);
+    if (!parsed) {
+        drop(out, parsed.error());
+        return std::nullopt;
+    }
+    return std::move(*parsed);
+}
+
 Bytes toBytes(ByteView v) {
     return Bytes(v.begin(), v.end());
 }
@@ -53,6 +63,22 @@ MonoTime scheduleDue(const UeTimers& t, MonoTime first, std::size_t resends) {
     return first + cumulative(t, t.resendGaps.size()) + t.giveUpAfterLast;
 }
 
+// A13: a schedule that started at `first` gives up this long after its last resend.
+bool scheduleGivenUp(const UeTimers& t, MonoTime first, MonoTime now) {
+    return now >= first + cumulative(t, t.resendGaps.size()) + t.giveUpAfterLast;
+}
+
+// Counts every resend of the schedule already due at `now` into `resends`; true when any was
+// (the caller sends once, however late the driver is: A13).
+bool resendDue(const UeTimers& t, MonoTime first, std::size_t& resends, MonoTime now) {
+    bool due = false;
+    while (resends < t.resendGaps.size() && now >= first + cumulative(t, resends + 1)) {
+        ++resends;
+        due = true;
+    }
+    return due;
+}
+
 // A KID-0 Message Reject of the UE (0x0A, 0x0B + AUTS) under the Session Start's Session ID.
 void sendUnprotectedReject(std::uint32_t sessionId, const emsdp::MessageReject& reject,
                            Output& out) {
@@ -63,6 +89,18 @@ void sendUnprotectedReject(std::uint32_t sessionId, const emsdp::MessageReject& 
 
 bool amfSeparationBit(const crypto::Autn& autn) noexcept {
     return (autn[6] & 0x80) != 0;  // AMF = AUTN octets 6-7; the separation bit is its MSB
+}
+
+// R (from the USIM's CK/IK and the AUTN's SQN xor AK), then KInt.
+Result<Key256> kintFromAka(crypto::KeyAgreement agreement, const AkaSuccess& aka,
+                           const crypto::Autn& autn, const crypto::PlmnId& plmn,
+                           std::string_view hseId) {
+    crypto::Ak sqnXorAk{};
+    std::copy_n(autn.begin(), sqnXorAk.size(), sqnXorAk.begin());
+    auto root = crypto::deriveRoot(agreement, aka.ck, aka.ik, plmn, sqnXorAk);
+    if (!root)
+        return tl::unexpected(root.error());
+    return crypto::deriveKInt(*root, hseId);
 }
 
 // The session's EMSDP keys: CP from KSess; UP from KSess, or from KSess_E2E in UE-to-EAS mode.
@@ -198,6 +236,19 @@ struct UeEngine::RefreshRun {
     crypto::Autn autn{};
     crypto::KeyAgreement keyAgreement = crypto::KeyAgreement::umts;
     std::uint8_t newKid = 0;
+
+    // From an HSE Manage Keys Response (the UE's refresh) or Request (the HSE's).
+    template <typename ManageKeys>
+    static RefreshRun of(const ManageKeys& m, bool hseTriggered, emsdp::RefreshOrigin origin) {
+        RefreshRun run;
+        run.hseTriggered = hseTriggered;
+        run.origin = origin;
+        run.rand = m.rand;
+        run.autn = m.autn;
+        run.keyAgreement = m.keyAgreement;
+        run.newKid = m.newKeyId;
+        return run;
+    }
 };
 
 struct UeEngine::UeRefreshDone {
@@ -364,14 +415,21 @@ Result<void> UeEngine::startFull(const UeTime& now, Output& out) {
         return makeError(UeErrc::invalid_settings, "Session Request: " + n.error().message);
     auto a = std::make_unique<Attempt>();
     a->nonce = *nonce;
-    a->request.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+    if (auto sent = sendRequest(std::move(a), ByteView(buf.data(), *n), now, out); !sent)
+        return sent;
+    // A full request's nonce becomes the new set's first nonce (A10); it is saved with the set.
+    state_.lastNonce = *nonce;
+    return {};
+}
+
+Result<void> UeEngine::sendRequest(std::unique_ptr<Attempt> a, ByteView request, const UeTime& now,
+                                   Output& out) {
+    a->request = toBytes(request);
     auto sum = emsdp::requestChecksum(a->request);
     if (!sum)
         return makeError(UeErrc::crypto, sum.error().message);
     a->checksum = *sum;
     a->firstSent = now.mono;
-    // A full request's nonce becomes the new set's first nonce (A10); it is saved with the set.
-    state_.lastNonce = *nonce;
     out.datagrams.push_back(a->request);
     attempt_ = std::move(a);
     return {};
@@ -413,14 +471,8 @@ Result<bool> UeEngine::startResumption(KeySetRole role, const UeTime& now, Outpu
     a->role = role;
     a->kid = set.kid;
     a->nonce = nonce;
-    a->request.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
-    auto sum = emsdp::requestChecksum(a->request);
-    if (!sum)
-        return makeError(UeErrc::crypto, sum.error().message);
-    a->checksum = *sum;
-    a->firstSent = now.mono;
-    out.datagrams.push_back(a->request);
-    attempt_ = std::move(a);
+    if (auto sent = sendRequest(std::move(a), ByteView(buf.data(), *n), now, out); !sent)
+        return tl::unexpected(sent.error());
     return true;
 }
 
@@ -508,11 +560,9 @@ void UeEngine::onSessionStart(ByteView datagram, const UeTime& now, Output& out)
         drop(out, DropReason::unexpected_command);
         return;
     }
-    auto parsed = emsdp::parseSessionStart(datagram);
-    if (!parsed) {
-        drop(out, parsed.error());
+    const auto parsed = parseStart(datagram, out);
+    if (!parsed)
         return;
-    }
     const emsdp::Header& h = parsed->header;
     const emsdp::SessionStart& s = parsed->body;
     const emsdp::UeConfiguration& caps = settings_->capabilities;
@@ -543,7 +593,7 @@ void UeEngine::onSessionStart(ByteView datagram, const UeTime& now, Output& out)
         return;
     }
     if (a.resumption) {
-        completeResumption(datagram, now, out);
+        completeResumption(datagram, h, s, now, out);
         return;
     }
     a.noteStartId(h.sessionId);
@@ -556,9 +606,7 @@ void UeEngine::onSessionStart(ByteView datagram, const UeTime& now, Output& out)
         return;
     }
     a.heldStart = toBytes(datagram);
-    a.akaTicket = nextTicket_++;
-    if (nextTicket_ == 0)
-        nextTicket_ = 1;
+    a.akaTicket = takeTicket();
     out.akaRequests.push_back(AkaRequest{a.akaTicket, *s.rand, *s.autn});
 }
 
@@ -596,47 +644,24 @@ bool UeEngine::onAkaResult(std::uint32_t ticket, Result<AkaOutcome> outcome, con
 
 void UeEngine::completeFull(ByteView datagram, const AkaSuccess& aka, const UeTime& now,
                             Output& out) {
-    auto parsed = emsdp::parseSessionStart(datagram);
-    if (!parsed) {
-        drop(out, parsed.error());
+    const auto parsed = parseStart(datagram, out);
+    if (!parsed)
         return;
-    }
     const emsdp::Header& h = parsed->header;
     const emsdp::SessionStart& s = parsed->body;
     const Attempt& a = *attempt_;
-    crypto::Ak sqnXorAk{};
-    std::copy_n(s.autn->begin(), sqnXorAk.size(), sqnXorAk.begin());
-    const crypto::PlmnId plmn = settings_->servingNetwork.value_or(crypto::PlmnId{});
-    auto root = crypto::deriveRoot(s.keyAgreement, aka.ck, aka.ik, plmn, sqnXorAk);
-    if (!root) {
-        drop(out, DropReason::crypto_failure);
-        return;
-    }
-    auto kint = crypto::deriveKInt(*root, s.hseConfiguration.hseId);
+    auto kint =
+        kintFromAka(s.keyAgreement, aka, *s.autn,
+                    settings_->servingNetwork.value_or(crypto::PlmnId{}), s.hseConfiguration.hseId);
     if (!kint) {
         drop(out, DropReason::crypto_failure);
         return;
     }
-    auto keys = channelKeys(*kint, settings_->easId, h.sessionId, a.nonce, s);
-    if (!keys) {
-        drop(out, DropReason::crypto_failure);
+    // The USIM has used the SQN: a bad MAC or checksum is dropped and the attempt goes on with
+    // its resends.
+    auto channel = acceptStart(datagram, h, s, *kint, out);
+    if (!channel)
         return;
-    }
-    auto channel = SecureChannel::create(emsdp::channelConfigFor(Side::ue, h, s), *keys);
-    if (!channel) {
-        drop(out, DropReason::crypto_failure);
-        return;
-    }
-    // 4.1 step 4: the MAC, then the request checksum. Either wrong: dropped (the USIM has used
-    // the SQN; the attempt goes on with its resends).
-    if (auto ok = channel->acceptSessionStart(datagram); !ok) {
-        drop(out, ok.error().reason);
-        return;
-    }
-    if (!constantTimeEqual(s.requestChecksum, a.checksum)) {
-        drop(out, DropReason::checksum_mismatch);
-        return;
-    }
     // A9: the new set is current; every other set is destroyed.
     KeySet set;
     set.kid = h.kid;
@@ -656,34 +681,40 @@ void UeEngine::completeFull(ByteView datagram, const AkaSuccess& aka, const UeTi
     establish(std::move(*channel), infoFrom(h, s, false), *kint, datagram, out);
 }
 
-void UeEngine::completeResumption(ByteView datagram, const UeTime& /*now*/, Output& out) {
-    auto parsed = emsdp::parseSessionStart(datagram);
-    if (!parsed) {
-        drop(out, parsed.error());
-        return;
-    }
-    const emsdp::Header& h = parsed->header;
-    const emsdp::SessionStart& s = parsed->body;
+std::optional<SecureChannel> UeEngine::acceptStart(ByteView datagram, const emsdp::Header& h,
+                                                   const emsdp::SessionStart& s, const Key256& kint,
+                                                   Output& out) {
     const Attempt& a = *attempt_;
-    std::optional<KeySet>& slot = a.role == KeySetRole::pending ? state_.pending : state_.current;
-    auto keys = channelKeys(slot->kint, settings_->easId, h.sessionId, a.nonce, s);
+    auto keys = channelKeys(kint, settings_->easId, h.sessionId, a.nonce, s);
     if (!keys) {
         drop(out, DropReason::crypto_failure);
-        return;
+        return std::nullopt;
     }
     auto channel = SecureChannel::create(emsdp::channelConfigFor(Side::ue, h, s), *keys);
     if (!channel) {
         drop(out, DropReason::crypto_failure);
-        return;
+        return std::nullopt;
     }
+    // 4.1 step 4 / 4.2: the MAC, then the request checksum; either wrong is dropped.
     if (auto ok = channel->acceptSessionStart(datagram); !ok) {
         drop(out, ok.error().reason);
-        return;
+        return std::nullopt;
     }
     if (!constantTimeEqual(s.requestChecksum, a.checksum)) {
         drop(out, DropReason::checksum_mismatch);
-        return;
+        return std::nullopt;
     }
+    return std::move(*channel);
+}
+
+void UeEngine::completeResumption(ByteView datagram, const emsdp::Header& h,
+                                  const emsdp::SessionStart& s, const UeTime& /*now*/,
+                                  Output& out) {
+    const Attempt& a = *attempt_;
+    std::optional<KeySet>& slot = a.role == KeySetRole::pending ? state_.pending : state_.current;
+    auto channel = acceptStart(datagram, h, s, slot->kint, out);
+    if (!channel)
+        return;
     bool changed = false;
     if (slot->lifetime != s.serviceParameters.keySetLifetime) {
         slot->lifetime = s.serviceParameters.keySetLifetime;  // the HSE's word on the set
@@ -809,14 +840,7 @@ void UeEngine::onRefreshResponse(const emsdp::HseManageKeysResponse& r, Output& 
         return;
     }
     s.tx = TxKind::none;  // answered: the resend schedule stops
-    RefreshRun run;
-    run.hseTriggered = false;
-    run.origin = emsdp::RefreshOrigin::ue;
-    run.rand = r.rand;
-    run.autn = r.autn;
-    run.keyAgreement = r.keyAgreement;
-    run.newKid = r.newKeyId;
-    startRefreshAka(run, out);
+    startRefreshAka(RefreshRun::of(r, false, emsdp::RefreshOrigin::ue), out);
 }
 
 void UeEngine::onRefreshRequest(const emsdp::HseManageKeysRequest& r, Output& out) {
@@ -838,14 +862,7 @@ void UeEngine::onRefreshRequest(const emsdp::HseManageKeysRequest& r, Output& ou
         drop(out, DropReason::unexpected_command);  // the USIM is answering this RAND already
         return;
     }
-    RefreshRun run;
-    run.hseTriggered = true;
-    run.origin = r.refreshOrigin;
-    run.rand = r.rand;
-    run.autn = r.autn;
-    run.keyAgreement = r.keyAgreement;
-    run.newKid = r.newKeyId;
-    startRefreshAka(run, out);
+    startRefreshAka(RefreshRun::of(r, true, r.refreshOrigin), out);
 }
 
 void UeEngine::onRefreshRejected(const emsdp::MessageReject& r, Output& out) {
@@ -873,9 +890,7 @@ void UeEngine::startRefreshAka(const RefreshRun& run, Output& out) {
         return;
     }
     RefreshRun r = run;
-    r.ticket = nextTicket_++;
-    if (nextTicket_ == 0)
-        nextTicket_ = 1;
+    r.ticket = takeTicket();
     s.refresh = r;
     out.akaRequests.push_back(AkaRequest{r.ticket, r.rand, r.autn});
 }
@@ -904,27 +919,18 @@ void UeEngine::onRefreshAka(Result<AkaOutcome> outcome, const UeTime& now, Outpu
 
 void UeEngine::failRefresh(const RefreshRun& run, RefreshFailure reason, Output& out,
                            std::optional<Cause> cause, std::optional<crypto::Auts> auts) {
-    Session& s = *session_;
     const Cause c = cause.value_or(Cause::invalid_format);
     if (run.hseTriggered && reason != RefreshFailure::mismatch) {
         // The HSE's request is answered by a Manage Keys Response with the cause (4.4).
         emsdp::UeManageKeysResponse answer;
         answer.cause = c;
         answer.auts = auts;
-        s.answeredRand = run.rand;
-        s.answer = answer;
-        sendCp(answer, out);
+        answerHse(run, answer, out);
     } else {
         // The HSE's Response (UE-triggered), or a request the UE cannot act on: a MAC'd Reject.
         const emsdp::MessageReject rj{c, auts, {}};
-        if (!run.hseTriggered) {
-            auto done = std::make_unique<UeRefreshDone>();
-            done->rand = run.rand;
-            done->newKid = run.newKid;
-            done->reject = rj;
-            done->failure = reason;
-            lastUeRefresh_ = std::move(done);
-        }
+        if (!run.hseTriggered)
+            rememberUeRefresh(run, rj, reason);
         sendCp(rj, out);
     }
     emit(out, RefreshFailed{reason, run.origin, c});
@@ -934,12 +940,8 @@ void UeEngine::completeRefresh(const RefreshRun& run, const AkaSuccess& aka, con
                                Output& out) {
     // 4.4: same key agreement, serving network and HSE Id as the current set.
     const KeySet& current = *state_.current;
-    crypto::Ak sqnXorAk{};
-    std::copy_n(run.autn.begin(), sqnXorAk.size(), sqnXorAk.begin());
-    auto root = crypto::deriveRoot(run.keyAgreement, aka.ck, aka.ik,
-                                   current.plmn.value_or(crypto::PlmnId{}), sqnXorAk);
-    Result<Key256> kint = root ? crypto::deriveKInt(*root, current.hseId)
-                               : Result<Key256>(tl::unexpected(root.error()));
+    Result<Key256> kint = kintFromAka(run.keyAgreement, aka, run.autn,
+                                      current.plmn.value_or(crypto::PlmnId{}), current.hseId);
     Result<crypto::KeyConfirmation> confirmation = crypto::KeyConfirmation{};
     if (kint && run.hseTriggered)
         confirmation = crypto::deriveKeyConfirmation(*kint, session_->info.sessionId, run.rand);
@@ -962,19 +964,39 @@ void UeEngine::completeRefresh(const RefreshRun& run, const AkaSuccess& aka, con
     persist(out);                     // durable before the key confirmation leaves
     emit(out, KeySetStored{run.newKid, KeySetRole::pending});
     if (run.hseTriggered) {
-        Session& s = *session_;
         emsdp::UeManageKeysResponse answer;
         answer.keyConfirmation = *confirmation;
-        s.answeredRand = run.rand;
-        s.answer = answer;
-        sendCp(answer, out);
+        answerHse(run, answer, out);
     } else {
-        auto done = std::make_unique<UeRefreshDone>();
-        done->rand = run.rand;
-        done->newKid = run.newKid;
-        lastUeRefresh_ = std::move(done);
+        rememberUeRefresh(run, std::nullopt, RefreshFailure::akaMacFailure);
     }
     emit(out, RefreshCompleted{run.newKid, run.origin});
+}
+
+void UeEngine::answerHse(const RefreshRun& run, const emsdp::UeManageKeysResponse& answer,
+                         Output& out) {
+    Session& s = *session_;
+    s.answeredRand = run.rand;  // 4.6: a repeat of this request gets this answer again
+    s.answer = answer;
+    sendCp(answer, out);
+}
+
+void UeEngine::rememberUeRefresh(const RefreshRun& run,
+                                 const std::optional<emsdp::MessageReject>& reject,
+                                 RefreshFailure failure) {
+    auto done = std::make_unique<UeRefreshDone>();
+    done->rand = run.rand;
+    done->newKid = run.newKid;
+    done->reject = reject;
+    done->failure = failure;
+    lastUeRefresh_ = std::move(done);
+}
+
+std::uint32_t UeEngine::takeTicket() {
+    const std::uint32_t ticket = nextTicket_++;
+    if (nextTicket_ == 0)
+        nextTicket_ = 1;  // 0 means "no ticket"
+    return ticket;
 }
 
 void UeEngine::abandonRefresh(Output& out) {
@@ -1137,18 +1159,10 @@ void UeEngine::onTimer(const UeTime& now, Output& out) {
     }
     if (attempt_) {
         Attempt& a = *attempt_;
-        if (now.mono >= a.firstSent + cumulative(t, t.resendGaps.size()) + t.giveUpAfterLast) {
+        if (scheduleGivenUp(t, a.firstSent, now.mono)) {
             endAttempt(AttemptEnd::noAnswer, out);  // A13: 16 s after the last resend
-        } else {
-            // One resend however late the driver is (A13: the identical octets).
-            bool resend = false;
-            while (a.resends < t.resendGaps.size() &&
-                   now.mono >= a.firstSent + cumulative(t, a.resends + 1)) {
-                ++a.resends;
-                resend = true;
-            }
-            if (resend)
-                out.datagrams.push_back(a.request);
+        } else if (resendDue(t, a.firstSent, a.resends, now.mono)) {
+            out.datagrams.push_back(a.request);  // A13: the identical octets
         }
     }
     if (session_ && session_->tx == TxKind::terminate) {
@@ -1161,7 +1175,7 @@ void UeEngine::onTimer(const UeTime& now, Output& out) {
         }
     } else if (session_ && session_->tx == TxKind::manageKeys) {
         Session& s = *session_;
-        if (now.mono >= s.txFirst + cumulative(t, t.resendGaps.size()) + t.giveUpAfterLast) {
+        if (scheduleGivenUp(t, s.txFirst, now.mono)) {
             // A23: the session is lost; a new one, by resumption first.
             const std::uint32_t sid = s.info.sessionId;
             s.tx = TxKind::none;
@@ -1174,15 +1188,8 @@ void UeEngine::onTimer(const UeTime& now, Output& out) {
             } else if (auto ok = startNow(now, out); !ok) {
                 emit(out, StartFailed{ok.error()});
             }
-        } else {
-            bool resend = false;
-            while (s.txResends < t.resendGaps.size() &&
-                   now.mono >= s.txFirst + cumulative(t, s.txResends + 1)) {
-                ++s.txResends;
-                resend = true;
-            }
-            if (resend)  // A13: same content under the next COUNT
-                sendCp(emsdp::UeManageKeysRequest{}, out);
+        } else if (resendDue(t, s.txFirst, s.txResends, now.mono)) {
+            sendCp(emsdp::UeManageKeysRequest{}, out);  // A13: same content under the next COUNT
         }
     }
 }

@@ -325,6 +325,9 @@ private:
     Result<void> startNow(const UeTime& now, Output& out);
     Result<void> startFull(const UeTime& now, Output& out);
     Result<bool> startResumption(KeySetRole role, const UeTime& now, Output& out);
+    // Records the attempt's request and checksum, sends the request and makes it the attempt.
+    Result<void> sendRequest(std::unique_ptr<Attempt> a, ByteView request, const UeTime& now,
+                             Output& out);
     Result<std::uint64_t> randomNonce();
     emsdp::SessionRequest requestBody(std::uint64_t nonce) const;
     void endAttempt(AttemptEnd reason, Output& out, std::optional<emsdp::Cause> cause = {},
@@ -333,7 +336,12 @@ private:
     void onUnprotectedReject(ByteView datagram, Source source, const UeTime& now, Output& out);
     void onSessionStart(ByteView datagram, const UeTime& now, Output& out);
     void completeFull(ByteView datagram, const AkaSuccess& aka, const UeTime& now, Output& out);
-    void completeResumption(ByteView datagram, const UeTime& now, Output& out);
+    void completeResumption(ByteView datagram, const emsdp::Header& h, const emsdp::SessionStart& s,
+                            const UeTime& now, Output& out);
+    // The channel of a Session Start once its MAC and request checksum verify (else dropped).
+    std::optional<emsdp::SecureChannel> acceptStart(ByteView datagram, const emsdp::Header& h,
+                                                    const emsdp::SessionStart& s,
+                                                    const Key256& kint, Output& out);
     void establish(emsdp::SecureChannel channel, const SessionInfo& info, const Key256& kint,
                    ByteView sessionStart, Output& out);
     void onSessionCp(ByteView datagram, const UeTime& now, Output& out);
@@ -349,6 +357,10 @@ private:
     void failRefresh(const RefreshRun& run, RefreshFailure reason, Output& out,
                      std::optional<emsdp::Cause> cause = {}, std::optional<crypto::Auts> auts = {});
     void abandonRefresh(Output& out);
+    void answerHse(const RefreshRun& run, const emsdp::UeManageKeysResponse& answer, Output& out);
+    void rememberUeRefresh(const RefreshRun& run, const std::optional<emsdp::MessageReject>& reject,
+                           RefreshFailure failure);
+    std::uint32_t takeTicket();
 
     bool sendCp(const emsdp::Body& body, Output& out);
     void exhaust(Output& out);
