@@ -1,6 +1,8 @@
 // best-ue end to end: a real best-hsed (SoftHSM token, SQLite store, provisioned subscriber; see
 // tests/integration/hsed_fixture.h), a real isolated pcscd with best-vusim as the card (both
 // response styles), and the best-ue program itself (`session` and `run` + control commands).
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -222,6 +224,11 @@ TEST_P(Flows, AgentServesControlCommandsAndResumesAfterARestart) {
     ASSERT_EQ(est.exitCode, 0) << context(est) << agentLog();
     const std::uint32_t sid = sessionIdIn(est.output);
     ASSERT_NE(sid, 0u) << est.output;
+    // A second agent on the same state file is refused.
+    auto second = run({"run", "--config", cfg});
+    EXPECT_EQ(second.exitCode, 1) << second.output;
+    EXPECT_NE(second.output.find("is in use by another best-ue"), std::string::npos)
+        << second.output;
     EXPECT_NE(est.output.find("full establishment, UMTS AKA, key set KID 1"), std::string::npos);
 
     // Uplink through the HSE to its sink, downlink from the sink to whoever runs `recv`.
@@ -275,6 +282,61 @@ TEST_P(Flows, AgentServesControlCommandsAndResumesAfterARestart) {
 
 INSTANTIATE_TEST_SUITE_P(Styles, Flows, ::testing::Values(ResponseStyle::t0, ResponseStyle::direct),
                          [](const auto& info) { return styleName(info.param); });
+
+// ---- the software USIM, the card's IMSI, the command line ------------------------------------
+
+class Agent : public BestUe {};
+
+TEST_F(Agent, SoftwareUsimWithItsSqnStateFile) {
+    const std::string path = dir_ + "/ue-soft.yaml";
+    std::ofstream f(path);
+    f << "hse:\n  address: 127.0.0.1\n  port: " << port_ << "\neas_id: " << itest::kEasHse
+      << "\nimsi: \"" << itest::kImsi << "\"\nkey_agreements: [umts]\nstate_file: " << statePath()
+      << "\ncontrol_socket: " << socketPath()
+      << "\nusim:\n  source: software\n  k: " << itest::kKHex << "\n  opc: " << itest::kOpcHex
+      << "\n  sqn_state_file: " << dir_ << "/soft.sqn\n";
+    f.close();
+    ::chmod(path.c_str(), 0600);
+    auto r = run({"session", "--config", path, "--send", "soft", "--terminate"});
+    ASSERT_EQ(r.exitCode, 0) << context(r);
+    EXPECT_NE(r.output.find("software USIM"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("full establishment, UMTS AKA, key set KID 1"), std::string::npos)
+        << r.output;
+    // The accepted SQN is on disk: the two-slot state file exists with both slots.
+    struct stat st {};
+    ASSERT_EQ(::stat((dir_ + "/soft.sqn").c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 8192);
+    EXPECT_EQ(r.output.find(itest::kKHex), std::string::npos);
+}
+
+TEST_F(Agent, CardWithAnotherImsiIsRefused) {
+    startCard(ResponseStyle::direct);
+    std::string cfg = writeConfig();
+    std::ofstream(cfg, std::ios::app) << "imsi: \"001019999999999\"\n";
+    auto r = run({"session", "--config", cfg});
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("the card holds IMSI 001010123456789, the configuration says "
+                            "001019999999999"),
+              std::string::npos)
+        << r.output;
+}
+
+TEST_F(Agent, UsageAndConfigurationErrors) {
+    auto noArgs = run({});
+    EXPECT_EQ(noArgs.exitCode, 2);
+    EXPECT_NE(noArgs.output.find("usage: best-ue run"), std::string::npos) << noArgs.output;
+    EXPECT_EQ(run({"dance", "--config", "x"}).exitCode, 2);
+    EXPECT_EQ(run({"send", "--config"}).exitCode, 2);
+    const std::string bad = dir_ + "/bad.yaml";
+    std::ofstream(bad) << "hse: {port: 0}\n";
+    auto b = run({"session", "--config", bad});
+    EXPECT_EQ(b.exitCode, 2);
+    EXPECT_NE(b.output.find(bad + ":1:13: hse.port must be 1..65535"), std::string::npos)
+        << b.output;
+    auto help = run({"--help"});
+    EXPECT_EQ(help.exitCode, 0);
+    EXPECT_NE(help.output.find("Exit status: 0 done, 1 failed or refused"), std::string::npos);
+}
 
 }  // namespace
 }  // namespace best

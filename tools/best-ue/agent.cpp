@@ -1,8 +1,15 @@
 #include "agent.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <future>
 
 #include "common/hex.h"
@@ -321,6 +328,19 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentConfig cfg, net::Loop& loop) {
         p->usim_ = std::move(*u);
         if (p->cfg_.imsi) {
             p->imsi_ = *p->cfg_.imsi;
+            // A card with another subscriber would spend its SQNs on AKA that can never match.
+            if (p->cfg_.usim.source == UsimSource::pcsc) {
+                auto i = p->usim_->imsi();
+                if (!i)
+                    log::warning(kLog, "cannot read EF.IMSI to compare with the configured IMSI: " +
+                                           i.error().message);
+                else if (*i != p->imsi_) {
+                    opened.set_value(makeError(
+                        AgentErrc::usim,
+                        "the card holds IMSI " + *i + ", the configuration says " + p->imsi_));
+                    return {};
+                }
+            }
         } else {
             auto i = p->usim_->imsi();
             if (!i) {
@@ -337,6 +357,14 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentConfig cfg, net::Loop& loop) {
     if (a->cfg_.imsi && a->cfg_.usim.source == UsimSource::pcsc)
         log::info(kLog, "IMSI " + a->imsi_ + " from the configuration");
 
+    // One agent per state file: a second one would reuse nonces and key sets under the first.
+    const std::string lockPath = a->cfg_.stateFile + ".lock";
+    a->lock_.reset(::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!a->lock_.isValid())
+        return makeError(AgentErrc::state, "open " + lockPath + ": " + std::strerror(errno));
+    if (::flock(a->lock_.get(), LOCK_EX | LOCK_NB) != 0)
+        return makeError(AgentErrc::state,
+                         "state file " + a->cfg_.stateFile + " is in use by another best-ue");
     a->store_ = std::make_unique<ue::FileStateStore>(a->cfg_.stateFile);
     auto state = a->store_->load();
     if (!state)
@@ -593,6 +621,20 @@ std::string Agent::statusText() const {
 }
 
 Result<void> Agent::listenControl() {
+    // listenUnix removes a stale file: make sure no live agent answers there first.
+    {
+        UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        if (cfg_.controlSocket.size() >= sizeof sa.sun_path)
+            return makeError(AgentErrc::control,
+                             "control socket path too long: " + cfg_.controlSocket);
+        std::memcpy(sa.sun_path, cfg_.controlSocket.c_str(), cfg_.controlSocket.size() + 1);
+        if (probe.isValid() &&
+            ::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0)
+            return makeError(AgentErrc::control,
+                             "another best-ue answers on " + cfg_.controlSocket);
+    }
     control_ = loop_.make<net::StreamServer>(true);
     const mode_t old = ::umask(077);
     auto r = control_->listenUnix(cfg_.controlSocket, [this](net::StreamConnection& c) {

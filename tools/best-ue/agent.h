@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "config.h"
 #include "net/loop.h"
 #include "ue/engine.h"
@@ -83,6 +84,7 @@ private:
     std::string imsi_;
     std::string usimDescription_;
     std::unique_ptr<ue::Usim> usim_;  // used on the worker thread only
+    UniqueFd lock_;                   // flock on STATE_FILE.lock
     std::unique_ptr<ue::FileStateStore> store_;
     std::optional<ue::UeEngine> engine_;
     ue::Output out_;

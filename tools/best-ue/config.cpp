@@ -23,7 +23,7 @@ struct WipedString {
 tl::unexpected<Error> configError(const std::string& origin, const YAML::Node& node,
                                   const std::string& msg) {
     std::string where = origin;
-    const YAML::Mark m = node.Mark();
+    const YAML::Mark m = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
     if (m.line >= 0)
         where += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
     return makeError(AgentErrc::config, where + ": " + msg);
@@ -42,6 +42,8 @@ Result<void> checkKeys(const std::string& origin, const YAML::Node& map,
 }
 
 Result<std::string> text(const std::string& origin, const YAML::Node& n, const std::string& what) {
+    if (!n.IsDefined())
+        return makeError(AgentErrc::config, origin + ": " + what + " is missing");
     if (!n.IsScalar() || n.Scalar().empty())
         return configError(origin, n, what + " must be a non-empty string");
     return n.Scalar();
@@ -118,9 +120,9 @@ Result<AgentConfig> parse(const std::string& origin, const YAML::Node& root) {
         c.hseId = *h;
     }
 
-    auto eas = text(origin, root["eas_id"], "eas_id");
     if (!root["eas_id"])
         return configError(origin, root, "'eas_id' is missing");
+    auto eas = text(origin, root["eas_id"], "eas_id");
     if (!eas)
         return makeError(eas.error());
     if (eas->size() > 64)
@@ -218,9 +220,9 @@ Result<AgentConfig> parse(const std::string& origin, const YAML::Node& root) {
             if (usim[key])
                 return configError(origin, usim[key],
                                    std::string("usim.") + key + " belongs to source software");
-        auto r = text(origin, usim["reader"], "usim.reader");
         if (!usim["reader"])
             return configError(origin, usim, "usim.reader (a reader name pattern) is missing");
+        auto r = text(origin, usim["reader"], "usim.reader");
         if (!r)
             return makeError(r.error());
         c.usim.reader = *r;

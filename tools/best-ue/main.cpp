@@ -80,6 +80,8 @@ std::optional<Args> parseArgs(int argc, char** argv) {
         return std::nullopt;
     Args a;
     a.command = argv[1];
+    if (a.command == "--help" || a.command == "-h")
+        a.command = "help";
     for (int i = 2; i < argc; ++i) {
         std::string_view s = argv[i];
         auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
