@@ -136,6 +136,16 @@ TEST(BestUeConfig, SoftwareKeysNeverInMessages) {
               "ue.yaml:1:1: imsi is needed with usim source software");
 }
 
+TEST(BestUeConfig, TheExampleFileParses) {
+    const char* root = std::getenv("BEST_SOURCE_ROOT");
+    ASSERT_NE(root, nullptr) << "BEST_SOURCE_ROOT is not set (run through meson test)";
+    auto c = loadAgentConfig(std::string(root) + "/config/ue.yaml");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->usim.source, UsimSource::pcsc);
+    EXPECT_EQ(c->usim.reader, "BEST vusim*");
+    EXPECT_EQ(c->keyAgreements.size(), 1u);
+}
+
 TEST(BestUeConfig, MccMncEncoding) {
     EXPECT_EQ(*plmnFromMccMnc("001", "01"), (crypto::PlmnId{0x00, 0xf1, 0x10}));
     EXPECT_EQ(*plmnFromMccMnc("310", "410"), (crypto::PlmnId{0x13, 0x00, 0x14}));
