@@ -40,11 +40,13 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "common/hex.h"
@@ -167,8 +169,9 @@ public:
         ::unlink(path.c_str());
         if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
             fail("cannot bind the sink " + path);
-        const int big = 32 << 20;
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+        const int big = 32 << 20;  // FORCE past rmem_max when root
+        if (::setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) != 0)
+            ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
         timeval tv{0, 100000};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         thread_ = std::thread([this] { run(); });
@@ -180,6 +183,14 @@ public:
         ::unlink(path_.c_str());
     }
     std::uint64_t frames() const { return frames_.load(); }
+    // Session IDs of the frames since the last call (while recording).
+    std::vector<std::uint32_t> take() {
+        std::lock_guard<std::mutex> lock(m_);
+        std::vector<std::uint32_t> v;
+        v.swap(ids_);
+        return v;
+    }
+    void record(bool on) { record_ = on; }
     std::uint64_t badFrames() const { return bad_.load(); }
     Clock::time_point last() const { return Clock::time_point(Clock::duration(last_.load())); }
 
@@ -190,9 +201,16 @@ private:
             const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
             if (n < 0)
                 continue;
-            if (static_cast<std::size_t>(n) == 4 + kPayload)
+            if (static_cast<std::size_t>(n) == 4 + kPayload) {
                 frames_.fetch_add(1, std::memory_order_relaxed);
-            else
+                if (record_) {
+                    const std::uint32_t id = (std::uint32_t{buf[0]} << 24) |
+                                             (std::uint32_t{buf[1]} << 16) |
+                                             (std::uint32_t{buf[2]} << 8) | buf[3];
+                    std::lock_guard<std::mutex> lock(m_);
+                    ids_.push_back(id);
+                }
+            } else
                 bad_.fetch_add(1, std::memory_order_relaxed);
             last_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
         }
@@ -203,6 +221,9 @@ private:
     std::atomic<std::uint64_t> frames_{0};
     std::atomic<std::uint64_t> bad_{0};
     std::atomic<Clock::rep> last_{0};
+    std::atomic<bool> record_{true};
+    std::mutex m_;
+    std::vector<std::uint32_t> ids_;
     std::thread thread_;
 };
 
@@ -334,11 +355,16 @@ struct Ue {
     std::uint32_t sessionId = 0;
     int slot = -1;  // the establishing socket
     Clock::time_point started;
+    Clock::time_point establishedAt;  // at the UE
+    bool confirmed = false;           // its UP message reached the sink: the HSE confirmed it
+    int upResends = 0;
 };
 
 struct Counts {
     std::uint64_t attempts = 0;
     std::uint64_t ueEstablished = 0;
+    std::uint64_t confirmed = 0;  // distinct sessions confirmed by the HSE (seen at the sink)
+    std::uint64_t upResent = 0;   // confirming UP messages sent again (the first was lost)
     std::uint64_t rejected = 0;
     std::uint64_t timedOut = 0;
     std::uint64_t other = 0;      // engine errors, USIM failures
@@ -348,7 +374,8 @@ struct Counts {
 
 class Driver {
 public:
-    Driver(const Options& o, std::uint16_t hsePort, std::size_t ues) : opt_(o) {
+    Driver(const Options& o, std::uint16_t hsePort, std::size_t ues, Sink& sink)
+        : opt_(o), sink_(sink) {
         settings_ = std::make_shared<ue::UeSettings>();
         settings_->easId = kEas;
         settings_->hseId = "";
@@ -404,7 +431,7 @@ public:
                 next_ = (next_ + 1) % ues_.size();
                 ++started;
             }
-            if (started >= limit && freeSlots_.size() == opt_.window)
+            if (started >= limit && freeSlots_.size() == opt_.window && awaiting_.empty())
                 break;
             poll(1);
             expire();
@@ -414,10 +441,11 @@ public:
     // Drains answers of attempts still in flight (after a measured window).
     void drain(std::chrono::milliseconds ms) {
         const auto end = Clock::now() + ms;
-        while (Clock::now() < end && inFlight() > 0) {
+        while (Clock::now() < end && (inFlight() > 0 || !awaiting_.empty())) {
             poll(1);
             expire();
         }
+        confirmations();
         for (std::size_t s = 0; s < slotUe_.size(); ++s)
             if (slotUe_[s] >= 0)
                 release(static_cast<std::size_t>(slotUe_[s]), true);
@@ -482,11 +510,53 @@ private:
         u.slot = -1;
     }
 
+public:
+    // Marks the sessions the sink saw; sends the confirming UP message again where it was lost
+    // (the daemon's socket buffer overflowed) after 500 ms, up to 10 times.
+    void confirmations() {
+        for (std::uint32_t id : sink_.take()) {
+            if (unconfirmed_.erase(id) == 0)
+                continue;  // a later UP message of a confirmed session
+            ++counts_.confirmed;
+            if (auto it = bySession_.find(id); it != bySession_.end())
+                ues_[it->second].confirmed = true;
+        }
+        const auto now = Clock::now();
+        std::vector<std::size_t> still;
+        for (std::size_t i : awaiting_) {
+            Ue& u = ues_[i];
+            if (u.confirmed || !u.engine || u.engine->phase() != ue::Phase::established)
+                continue;
+            if (now - u.establishedAt > 500ms * (u.upResends + 1)) {
+                if (u.upResends >= 10)
+                    continue;
+                ++u.upResends;
+                ++counts_.upResent;
+                sendConfirmingUp(i, fds_[i % fds_.size()]);
+            }
+            still.push_back(i);
+        }
+        awaiting_.swap(still);
+    }
+
+    void sendConfirmingUp(std::size_t i, int fd) {
+        Ue& u = ues_[i];
+        std::array<std::uint8_t, kPayload> p{};
+        p.fill(static_cast<std::uint8_t>(i));
+        ue::Output o;
+        if (u.engine->sendUplink(p, ue::UeTime::now(), o))
+            for (const auto& d : o.datagrams)
+                ::sendto(fd, d.data(), d.size(), 0, reinterpret_cast<const sockaddr*>(&hse_),
+                         sizeof hse_);
+    }
+
+private:
     void expire() {
         const auto now = Clock::now();
         if (now - lastExpire_ < 100ms)
             return;
         lastExpire_ = now;
+        confirmations();
         for (std::size_t s = 0; s < slotUe_.size(); ++s) {
             const int i = slotUe_[s];
             if (i >= 0 && now - ues_[static_cast<std::size_t>(i)].started > 5s)
@@ -511,15 +581,14 @@ private:
                 u.sessionId = s->info.sessionId;
                 bySession_[u.sessionId] = i;
                 u.state = u.engine->state();
+                u.establishedAt = Clock::now();
+                unconfirmed_.insert(u.sessionId);
+                u.confirmed = false;
+                u.upResends = 0;
                 if (sendUp_) {
                     // The first MAC-valid message confirms the session (A9).
-                    std::array<std::uint8_t, kPayload> p{};
-                    p.fill(static_cast<std::uint8_t>(i));
-                    if (u.engine->sendUplink(p, now, out_))
-                        for (const auto& d : out_.datagrams)
-                            ::sendto(fd, d.data(), d.size(), 0,
-                                     reinterpret_cast<const sockaddr*>(&hse_), sizeof hse_);
-                    out_.clear();
+                    sendConfirmingUp(i, fd);
+                    awaiting_.push_back(i);
                 }
                 release(i, false);
             } else if (const auto* a = std::get_if<ue::AttemptEnded>(&ev)) {
@@ -578,7 +647,10 @@ private:
     std::vector<int> fds_;
     std::vector<int> slotUe_;
     std::vector<int> freeSlots_;
+    Sink& sink_;
     std::map<std::uint32_t, std::size_t> bySession_;
+    std::vector<std::size_t> awaiting_;  // established at the UE, not yet seen confirmed
+    std::unordered_set<std::uint32_t> unconfirmed_;  // their Session IDs
     std::size_t next_ = 0;
     bool resumption_ = false;
     bool sendUp_ = true;
@@ -676,7 +748,7 @@ std::vector<double> measureEstablish(const Options& o, bool resumption, std::siz
     Instance hse(o, o.subscribers);
     Sink sink(hse.sinkPath());
     hse.start();
-    Driver d(o, hse.port(), ues);
+    Driver d(o, hse.port(), ues, sink);
     if (resumption) {
         // Every UE needs a key set first: one full establishment each (not measured).
         const auto t0 = Clock::now();
@@ -688,14 +760,14 @@ std::vector<double> measureEstablish(const Options& o, bool resumption, std::siz
     std::vector<double> rates;
     for (int run = 0; run < o.runs; ++run) {
         d.counts() = Counts{};
-        const std::uint64_t before = sink.frames();
         const auto t0 = Clock::now();
         d.establish(resumption,
                     t0 + std::chrono::duration_cast<Clock::duration>(
                              std::chrono::duration<double>(o.seconds)),
                     SIZE_MAX);
         const auto t1 = Clock::now();
-        const std::uint64_t confirmed = sink.frames() - before;
+        d.confirmations();
+        const std::uint64_t confirmed = d.counts().confirmed;
         d.drain(3000ms);
         const double secs = std::chrono::duration<double>(t1 - t0).count();
         const double rate = static_cast<double>(confirmed) / secs;
@@ -704,14 +776,15 @@ std::vector<double> measureEstablish(const Options& o, bool resumption, std::siz
         std::printf(
             "%s run %d: %.0f confirmed/s (%llu confirmed by the HSE in %.1f s; attempts "
             "%llu, UE-established %llu, rejected %llu [causes%s], timed out %llu, "
-            "fallbacks to full %llu, other %llu)\n",
+            "fallbacks to full %llu, other %llu, confirming UP resent %llu)\n",
             resumption ? "resume" : "full", run + 1, rate,
             static_cast<unsigned long long>(confirmed), secs,
             static_cast<unsigned long long>(c.attempts),
             static_cast<unsigned long long>(c.ueEstablished),
             static_cast<unsigned long long>(c.rejected), causes(c).c_str(),
             static_cast<unsigned long long>(c.timedOut),
-            static_cast<unsigned long long>(c.fallbacks), static_cast<unsigned long long>(c.other));
+            static_cast<unsigned long long>(c.fallbacks), static_cast<unsigned long long>(c.other),
+            static_cast<unsigned long long>(c.upResent));
         std::fflush(stdout);
     }
     hse.stop();
@@ -779,9 +852,10 @@ std::vector<UpResult> measureUp(const Options& o, const std::string& self) {
     Sink sink(hse.sinkPath());
     hse.start();
     const std::size_t n = std::min(o.upSessions, o.subscribers);
-    Driver d(o, hse.port(), n);
+    Driver d(o, hse.port(), n, sink);
     d.establish(false, Clock::now() + 600s, n);
-    d.drain(2000ms);
+    d.drain(5000ms);
+    sink.record(false);
     std::size_t live = 0;
     for (std::size_t i = 0; i < n; ++i)
         live += d.established(i) ? 1 : 0;
@@ -861,21 +935,22 @@ MemResult measureMemory(const Options& o) {
     Instance hse(o, total);
     Sink sink(hse.sinkPath());
     hse.start();
-    Driver d(o, hse.port(), total);
+    Driver d(o, hse.port(), total, sink);
     // Warm-up: caches, rate-limit tables, SQLite page cache reach their working size.
     d.establish(false, Clock::now() + 3600s, o.warmup);
     d.drain(2000ms);
     std::this_thread::sleep_for(1500ms);
-    const std::uint64_t before = sink.frames();
+    d.confirmations();
+    const std::uint64_t before = d.counts().confirmed;
     const long rss0 = rssKiB(hse.pid());
     const auto t0 = Clock::now();
     d.establish(false, Clock::now() + 3600s, o.sessions);
-    d.drain(3000ms);
+    d.drain(10000ms);
     // Key sets persisted and the tentative copies dropped; nothing is in flight.
     std::this_thread::sleep_for(3000ms);
     const long rss1 = rssKiB(hse.pid());
     MemResult m;
-    m.confirmed = sink.frames() - before;
+    m.confirmed = d.counts().confirmed - before;
     m.rss0 = rss0;
     m.rss1 = rss1;
     m.bytesPerSession = m.confirmed == 0 ? 0
@@ -884,11 +959,13 @@ MemResult measureMemory(const Options& o) {
     const Counts& c = d.counts();
     std::printf(
         "memory: %llu sessions confirmed in %.1f s (rejected %llu [causes%s], timed out "
-        "%llu); RSS %ld -> %ld KiB: %.0f octets per idle confirmed session\n",
+        "%llu, confirming UP resent %llu); RSS %ld -> %ld KiB: %.0f octets per idle confirmed "
+        "session\n",
         static_cast<unsigned long long>(m.confirmed),
         std::chrono::duration<double>(Clock::now() - t0).count(),
         static_cast<unsigned long long>(c.rejected), causes(c).c_str(),
-        static_cast<unsigned long long>(c.timedOut), rss0, rss1, m.bytesPerSession);
+        static_cast<unsigned long long>(c.timedOut), static_cast<unsigned long long>(c.upResent),
+        rss0, rss1, m.bytesPerSession);
     std::fflush(stdout);
     hse.stop();
     return m;
