@@ -46,7 +46,8 @@ chmod 700 "$work"
 pids=()
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM
+    trap - EXIT
+    trap '' INT TERM  # a second Ctrl-C must not cut the cleanup short
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
         local pid=${pids[i]}
         if kill -0 "$pid" 2>/dev/null; then
@@ -180,13 +181,21 @@ logging:
   level: warning
 EOF
 
+# best-ue in the background and `wait`: a signal to this script then acts at once.
+run_ue() {
+    "$ue" "$@" > >(sed -u 's/^/   /') 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    wait "$pid"
+}
+
 say "5. best-ue session: 5G AKA through the card, data both ways, key refresh, termination"
-"$ue" session --config "$work/ue.yaml" --send "hello from the UE" --recv 1 --refresh \
-    --terminate --timeout 60 | sed 's/^/   /'
+run_ue session --config "$work/ue.yaml" --send "hello from the UE" --recv 1 --refresh \
+    --terminate --timeout 60
 
 say "6. best-ue session again: resumption with the refreshed key set (no AKA, no card)"
-"$ue" session --config "$work/ue.yaml" --send "second session" --recv 1 --terminate \
-    --timeout 60 | sed 's/^/   /'
+run_ue session --config "$work/ue.yaml" --send "second session" --recv 1 --terminate --timeout 60
+sleep 0.2  # let the EAS print its last line
 
 say "what the stand-in EAS saw"
 sed 's/^/   /' "$work/eas.log"
