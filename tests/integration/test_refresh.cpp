@@ -257,9 +257,22 @@ TEST_F(Refresh, UeTriggeredKaOnlyThenNewSetResumesAndOldIsRefused) {
                          " KID 2 EAS eas-ka origin ue"),
               std::string::npos)
         << log();
+    // No key material of either set in the log (KInt, KInt_EAS_PSK as the UE holds them).
+    ASSERT_TRUE(ue.engine().state().pending);
+    std::vector<std::string> keys{toHex(old.current->kint.view()),
+                                  toHex(ue.engine().state().pending->kint.view())};
+    for (const auto& e : ue.events())
+        if (auto* k = std::get_if<ue::EasKeyAvailable>(&e); k && k->easPsk)
+            keys.push_back(toHex(k->easPsk->view()));
+    EXPECT_GE(keys.size(), 3u);
     resumeWithNewSetAndRefuseOld(ue, old, 2, kEasKa, false);
     stop();
     EXPECT_NE(log().find("refreshes: ue.completed=1 resyncs=0"), std::string::npos) << log();
+    const std::string l = log();
+    for (const auto& k : keys) {
+        EXPECT_EQ(l.find(k), std::string::npos) << "key material in the log";
+        EXPECT_EQ(l.find(k.substr(0, 16)), std::string::npos) << "key material in the log";
+    }
 }
 
 TEST_F(Refresh, HseTriggeredBySessionsPerKeySet) {
