@@ -17,12 +17,19 @@
 #include "crypto/key_hierarchy.h"
 #include "crypto/milenage.h"
 #include "emsdp/emsdp.h"
-#include "example_file.h"
+#include "must.h"
+#include "profile_example.h"
 #include "test_util.h"
 
 namespace best::emsdp::test {
 namespace {
 
+using best::test::Block;
+using best::test::ExampleFile;
+using best::test::ExampleMessage;
+using best::test::hexBytes;
+using best::test::must;
+using best::test::tokenAfter;
 using crypto::KeyAgreement;
 
 // ---- the example's inputs ("## Inputs") -------------------------------------------------------
@@ -53,15 +60,6 @@ std::array<std::uint8_t, N> arr(std::string_view h) {
     for (std::size_t i = 0; i < N && i < b.size(); ++i)
         a[i] = b[i];
     return a;
-}
-
-template <typename T>
-T must(Result<T> r, const char* what) {
-    if (!r) {
-        ADD_FAILURE() << what << ": " << r.error().describe();
-        return T{};
-    }
-    return std::move(*r);
 }
 
 std::string hx(ByteView v) {

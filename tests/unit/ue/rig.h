@@ -4,18 +4,20 @@
 
 #include <gtest/gtest.h>
 
-#include "example.h"
 #include "harness.h"
+#include "profile_example.h"
 #include "test_peer.h"
 #include "ue/usim.h"
 
 namespace best::ue::test {
 
+using best::test::hexBytes;
+
 inline SoftUsim exampleSoftUsim(std::uint64_t seqMs7 = 0) {
     SqnArray a;
     EXPECT_TRUE(a.setSeq(7, seqMs7).has_value());
-    return SoftUsim(SubscriberK(hex("465b5ce8b199b49faa5f0a2ee238a6bc")),
-                    Opc(hex("cd63cb71954a9f4e48a5994e37a02baf")), std::string(kImsi), a);
+    return SoftUsim(SubscriberK(hexBytes(kExampleK)), Opc(hexBytes(kExampleOpc)),
+                    std::string(kImsi), a);
 }
 
 struct Rig {

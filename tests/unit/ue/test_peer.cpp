@@ -4,20 +4,15 @@
 
 #include <array>
 
-#include "example.h"
+#include "must.h"
+#include "profile_example.h"
 
 namespace best::ue::test {
 
 namespace {
 
-template <typename T>
-T must(Result<T> r, const char* what) {
-    if (!r) {
-        ADD_FAILURE() << what << ": " << r.error().describe();
-        return T{};
-    }
-    return std::move(*r);
-}
+using best::test::hexBytes;
+using best::test::must;
 
 Bytes take(ByteView buf, std::size_t n) {
     return Bytes(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
@@ -27,8 +22,8 @@ Bytes take(ByteView buf, std::size_t n) {
 
 PeerSubscriber exampleSubscriber(std::uint64_t seq) {
     PeerSubscriber s;
-    s.k = SubscriberK(hex("465b5ce8b199b49faa5f0a2ee238a6bc"));
-    s.opc = Opc(hex("cd63cb71954a9f4e48a5994e37a02baf"));
+    s.k = SubscriberK(hexBytes(kExampleK));
+    s.opc = Opc(hexBytes(kExampleOpc));
     s.nextSeq = seq;
     return s;
 }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/bytes.h"
 #include "common/secure.h"
@@ -25,6 +26,10 @@ struct PeerSubscriber {
     std::uint64_t nextSeq = 1;
     unsigned ind = 7;
 };
+
+// K and OPc of Milenage test set 1 (TS 35.207), the worked example's subscriber.
+inline constexpr std::string_view kExampleK = "465b5ce8b199b49faa5f0a2ee238a6bc";
+inline constexpr std::string_view kExampleOpc = "cd63cb71954a9f4e48a5994e37a02baf";
 
 // Milenage test set 1 (TS 35.207), the example's subscriber; SEQ starts at `seq`.
 PeerSubscriber exampleSubscriber(std::uint64_t seq);

@@ -268,7 +268,7 @@ TEST(UeSessionStart, SeparationBitDoesNotMatterForUmts) {
 
 TEST(UeSessionStart, UsimMacFailureSendsReject0x0AAndEndsTheAttempt) {
     Rig rig;
-    rig.peer.subscriber().k = SubscriberK(hex("000102030405060708090a0b0c0d0e0f"));
+    rig.peer.subscriber().k = SubscriberK(hexBytes("000102030405060708090a0b0c0d0e0f"));
     const Bytes req = rig.request();
     StartSpec spec;
     spec.sessionId = 0x0000abcd;

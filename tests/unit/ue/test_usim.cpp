@@ -15,8 +15,8 @@ crypto::Sqn sqn(std::uint64_t seq, unsigned ind = 7) {
 }
 
 struct Network {
-    SubscriberK k = SubscriberK(hex("465b5ce8b199b49faa5f0a2ee238a6bc"));
-    Opc opc = Opc(hex("cd63cb71954a9f4e48a5994e37a02baf"));
+    SubscriberK k = SubscriberK(hexBytes(kExampleK));
+    Opc opc = Opc(hexBytes(kExampleOpc));
     crypto::Amf amf{0xb9, 0xb9};
     crypto::AuthVector vector(std::uint64_t seq, unsigned ind = 7, std::uint8_t r = 0x23) {
         crypto::Rand rand{};

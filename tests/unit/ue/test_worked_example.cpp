@@ -5,8 +5,8 @@
 // inputs are restated here; every expected octet and key is read from the file at run time.
 #include <gtest/gtest.h>
 
-#include "example.h"
-#include "harness.h"
+#include "profile_example.h"
+#include "rig.h"
 #include "ue/engine.h"
 #include "ue/usim.h"
 
@@ -17,16 +17,8 @@ constexpr std::uint64_t kSeq = 0x7fcdda685b0;  // the first vector's SEQ (IND 7)
 constexpr std::uint64_t kNonceFull = 0x0001020304050607;
 constexpr std::uint64_t kNonceResume = 0x1122334455667788;
 
-const Example& ex() {
-    return Example::instance();
-}
-
-// The example's USIM: K and OPc of test set 1, SEQ_MS(7) = `seqMs7`.
-SoftUsim exampleUsim(std::uint64_t seqMs7) {
-    SqnArray a;
-    EXPECT_TRUE(a.setSeq(7, seqMs7).has_value());
-    return SoftUsim(SubscriberK(hex("465b5ce8b199b49faa5f0a2ee238a6bc")),
-                    Opc(hex("cd63cb71954a9f4e48a5994e37a02baf")), std::string(kImsi), a);
+const best::test::ExampleFile& ex() {
+    return best::test::ExampleFile::instance();
 }
 
 std::string hexOf(const Key256& k) {
@@ -36,7 +28,7 @@ std::string hexOf(const Key256& k) {
 // Request, then the Session Start of `sessionTitle` through the software USIM.
 struct FullRun {
     explicit FullRun(std::uint64_t seqMs7 = kSeq - 1)
-        : usim(exampleUsim(seqMs7)), h(exampleSettings(), {}, &store, &usim) {
+        : usim(exampleSoftUsim(seqMs7)), h(exampleSettings(), {}, &store, &usim) {
         h.random.push(kNonceFull);
     }
     MemoryStateStore store;
@@ -93,7 +85,7 @@ TEST(UeWorkedExample, SessionAKaOnlyConfirmsWithTheExamplesOctets) {
     ASSERT_TRUE(r.store.saved().current.has_value());
     EXPECT_EQ(r.store.saved().current->kid, 1);
     // KA-only carries no user plane.
-    EXPECT_FALSE(r.h.engine().sendUplink(hex("68656c6c6f"), r.h.now, r.h.out).has_value());
+    EXPECT_FALSE(r.h.engine().sendUplink(hexBytes("68656c6c6f"), r.h.now, r.h.out).has_value());
 }
 
 TEST(UeWorkedExample, SessionBUserPlaneIntegrity) {
@@ -113,7 +105,7 @@ TEST(UeWorkedExample, SessionBUserPlaneIntegrity) {
               hx(ex().value("Keys of session B", "KInt =")));
     r.h.out.clear();
 
-    ASSERT_TRUE(r.h.engine().sendUplink(hex("68656c6c6f"), r.h.now, r.h.out).has_value());
+    ASSERT_TRUE(r.h.engine().sendUplink(hexBytes("68656c6c6f"), r.h.now, r.h.out).has_value());
     EXPECT_EQ(hx(r.h.only()), hx(ex().octets("UP uplink B")));
 
     r.h.feed(ex().octets("UP downlink B"));
@@ -143,7 +135,7 @@ TEST(UeWorkedExample, SessionCRefreshesTerminationAndResumptionWithThePendingSet
     r.h.out.clear();
 
     // UP both ways, ciphered.
-    ASSERT_TRUE(r.h.engine().sendUplink(hex("68656c6c6f"), r.h.now, r.h.out).has_value());
+    ASSERT_TRUE(r.h.engine().sendUplink(hexBytes("68656c6c6f"), r.h.now, r.h.out).has_value());
     EXPECT_EQ(hx(r.h.only()), hx(ex().octets("UP uplink C")));
     r.h.feed(ex().octets("UP downlink C"));
     ASSERT_EQ(eventsOf<DownlinkReceived>(r.h.out).size(), 1u);

@@ -1,6 +1,7 @@
-// Reader for tests/data/profile-example.txt (the profile's worked example, computed by an
-// independent implementation). The file is parsed at run time; no expected value is copied
-// into the tests.
+// The one reader of tests/data/profile-example.txt (the profile's worked example, computed by an
+// independent implementation) for every test that uses it. The file is parsed at run time; no
+// expected value is copied into the tests. Every lookup that finds nothing fails the running
+// test (and returns an empty value), so a changed file shows as a failure, never as a skip.
 #pragma once
 
 #include <cstddef>
@@ -13,9 +14,10 @@
 
 #include "common/bytes.h"
 
-namespace best::emsdp::test {
+namespace best::test {
 
-// A heading line ("#", "##" or "###" ...) and the lines under it up to the next heading.
+// A heading line ("#", "##" or "###" ...) and the non-blank lines under it up to the next
+// heading.
 struct Block {
     std::string heading;  // without the leading '#'s and blank
     int level = 0;        // number of '#'
@@ -25,6 +27,9 @@ struct Block {
     std::string line(std::string_view prefix) const;
     // The last hex token of that line (e.g. "KInt = KDF(...)  <hex>").
     Bytes lastHex(std::string_view prefix) const;
+    // The text after the first `key` in any of the lines, up to the first of `stops`; fails the
+    // running test when no line holds `key`.
+    std::string after(std::string_view key, std::string_view stops = " ") const;
 };
 
 // One "###" message block, with its lines parsed.
@@ -62,22 +67,43 @@ struct ExampleMessage {
     Block block;  // raw lines
 };
 
+// Part 6 of the example: the USIM's SQN_MS and its AUTS (hex text, as in the file).
+struct ExampleResync {
+    std::string sqnMs;
+    std::string auts;
+};
+
 class ExampleFile {
 public:
-    // Reads $BEST_TEST_DATA/profile-example.txt; fails the running test when it cannot.
+    // Reads $BEST_TEST_DATA/profile-example.txt (tests/data when unset); fails the running test
+    // when it cannot.
     static const ExampleFile& instance();
 
+    // Every line of the file, blank ones included (index i is line i + 1).
+    const std::vector<std::string>& lines() const noexcept { return lines_; }
     const std::vector<Block>& blocks() const noexcept { return blocks_; }
     const std::vector<ExampleMessage>& messages() const noexcept { return messages_; }
     // The block whose heading starts with `prefix`; fails the running test when absent or
     // ambiguous.
     const Block& block(std::string_view prefix) const;
     const ExampleMessage& message(std::string_view titlePrefix) const;
+    // The "octets (N): <hex>" line of the message whose title starts with `titlePrefix`.
+    const Bytes& octets(std::string_view titlePrefix) const { return message(titlePrefix).octets; }
+    // The last hex token of the first line starting with `linePrefix` in the block whose heading
+    // starts with `headingPrefix`.
+    Bytes value(std::string_view headingPrefix, std::string_view linePrefix) const {
+        return block(headingPrefix).lastHex(linePrefix);
+    }
+    // The text after the first `key` anywhere in the file, up to the first of `stops`; fails the
+    // running test when absent.
+    std::string after(std::string_view key, std::string_view stops = " ") const;
+    ExampleResync resync() const;
     bool loaded() const noexcept { return loaded_; }
 
 private:
     ExampleFile() = default;
     void load();
+    std::vector<std::string> lines_;
     std::vector<Block> blocks_;
     std::vector<ExampleMessage> messages_;
     bool loaded_ = false;
@@ -89,4 +115,4 @@ Bytes hexBytes(std::string_view hex);  // fails the running test on bad hex
 // when `key` is absent.
 std::string tokenAfter(std::string_view line, std::string_view key, std::string_view stops = " ");
 
-}  // namespace best::emsdp::test
+}  // namespace best::test

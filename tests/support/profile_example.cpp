@@ -1,4 +1,4 @@
-#include "example_file.h"
+#include "profile_example.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include "common/hex.h"
 
-namespace best::emsdp::test {
+namespace best::test {
 
 namespace {
 
@@ -139,6 +139,15 @@ Bytes Block::lastHex(std::string_view prefix) const {
     return hexBytes(last);
 }
 
+std::string Block::after(std::string_view key, std::string_view stops) const {
+    for (const std::string& l : lines) {
+        if (l.find(key) != std::string::npos)
+            return tokenAfter(l, key, stops);
+    }
+    ADD_FAILURE() << "no line holds '" << key << "' under '" << heading << "'";
+    return {};
+}
+
 const ExampleFile& ExampleFile::instance() {
     static const ExampleFile file = [] {
         ExampleFile f;
@@ -151,15 +160,18 @@ const ExampleFile& ExampleFile::instance() {
 
 void ExampleFile::load() {
     const char* dir = std::getenv("BEST_TEST_DATA");
-    if (dir == nullptr)
+    const std::string path =
+        std::string(dir != nullptr ? dir : "tests/data") + "/profile-example.txt";
+    std::ifstream in(path);
+    if (!in) {
+        ADD_FAILURE() << "cannot read " << path;
         return;
-    std::ifstream in(std::string(dir) + "/profile-example.txt");
-    if (!in)
-        return;
+    }
     std::string raw;
     Block current;
     bool have = false;
     while (std::getline(in, raw)) {
+        lines_.push_back(raw);
         if (!raw.empty() && raw[0] == '#') {
             if (have)
                 blocks_.push_back(std::move(current));
@@ -222,4 +234,17 @@ const ExampleMessage& ExampleFile::message(std::string_view titlePrefix) const {
     return *found;
 }
 
-}  // namespace best::emsdp::test
+std::string ExampleFile::after(std::string_view key, std::string_view stops) const {
+    for (const std::string& l : lines_) {
+        if (l.find(key) != std::string::npos)
+            return tokenAfter(l, key, stops);
+    }
+    ADD_FAILURE() << "no line of the example holds '" << key << "'";
+    return {};
+}
+
+ExampleResync ExampleFile::resync() const {
+    return ExampleResync{after("SQN_MS = ", ", "), after("AUTS = (SQN_MS xor AK*) || MAC-S ")};
+}
+
+}  // namespace best::test
