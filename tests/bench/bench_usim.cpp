@@ -7,13 +7,17 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/hex.h"
@@ -63,6 +67,12 @@ public:
             refill();
             state.ResumeTiming();
         }
+        return batch_[pos_++];
+    }
+    // Outside the timed region already.
+    const crypto::Autn& nextUntimed() {
+        if (pos_ == batch_.size())
+            refill();
         return batch_[pos_++];
     }
     void refill() {
@@ -153,6 +163,92 @@ void BM_AuthenticatePcscdT0(benchmark::State& state) {
 }
 BENCHMARK(BM_AuthenticatePcscdDirect)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_AuthenticatePcscdT0)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// Aggregate of two cards (vpcd's two slots, two best-vusim with their own state files) driven by
+// two threads through the same pcscd: what one pcscd serves when a single card is the limit.
+// Reported separately from the single-card figure.
+void BM_AuthenticatePcscdTwoCardsDirect(benchmark::State& state) {
+    constexpr std::size_t kPerCard = 2000;
+    Bench* b = benchFor(vusim::ResponseStyle::direct, state);
+    if (!b)
+        return;
+    static rig::ChildProcess second;
+    static std::unique_ptr<UsimSession> secondSession;
+    if (!secondSession) {
+        const std::string dir = b->rig->dir();
+        const std::string conf = dir + "/vusim-2.yaml";
+        std::FILE* f = std::fopen(conf.c_str(), "w");
+        if (f == nullptr) {
+            gFailed = true;
+            state.SkipWithError("cannot write the second card's config");
+            return;
+        }
+        std::fprintf(f,
+                     "vpcd:\n  host: 127.0.0.1\n  port: %u\ncard:\n  imsi: \"001010123456780\"\n"
+                     "  response_style: direct\nsubscriber:\n  k: %s\n  opc: %s\n"
+                     "sqn:\n  state_file: %s/sqn-2.state\n  initial_seq_ms:\n    0: %llu\n",
+                     static_cast<unsigned>(b->rig->port() + 1), kK, kOpc, dir.c_str(),
+                     static_cast<unsigned long long>(kBaseSeq));
+        std::fclose(f);
+        ::chmod(conf.c_str(), 0600);
+        auto c = rig::spawn({rig::vusimProgram(), "--config", conf}, dir + "/vusim-2.log");
+        if (!c) {
+            gFailed = true;
+            state.SkipWithError(c.error().describe().c_str());
+            return;
+        }
+        second = std::move(*c);
+        SessionOptions o;
+        o.reader.namePattern =
+            b->rig->readerName().substr(0, b->rig->readerName().size() - 2) + "01";
+        o.cardTimeout = std::chrono::seconds(5);
+        auto s = UsimSession::open(o);
+        if (!s) {
+            gFailed = true;
+            state.SkipWithError(("second card: " + s.error().describe()).c_str());
+            return;
+        }
+        secondSession = std::move(*s);
+    }
+    static AutnSource secondAutns;
+    std::atomic<bool> failed{false};
+    for (auto _ : state) {
+        state.PauseTiming();
+        std::vector<crypto::Autn> first(kPerCard), other(kPerCard);
+        for (auto& a : first)
+            a = b->autns.nextUntimed();
+        for (auto& a : other)
+            a = secondAutns.nextUntimed();
+        state.ResumeTiming();
+        auto drive = [&failed](UsimSession& s, const std::vector<crypto::Autn>& autns) {
+            for (const auto& a : autns) {
+                auto r = s.authenticate(keys().rand, a);
+                if (!r || !std::holds_alternative<AuthSuccess>(*r)) {
+                    failed = true;
+                    return;
+                }
+            }
+        };
+        std::thread t1(drive, std::ref(*b->session), std::cref(first));
+        std::thread t2(drive, std::ref(*secondSession), std::cref(other));
+        t1.join();
+        t2.join();
+    }
+    if (failed) {
+        gFailed = true;
+        state.SkipWithError("AUTHENTICATE not accepted");
+    }
+    state.counters["auth/s"] = benchmark::Counter(
+        static_cast<double>(state.iterations() * 2 * kPerCard), benchmark::Counter::kIsRate);
+    if (state.thread_index() == 0 && state.iterations() > 0) {
+        secondSession.reset();
+        second.stop(std::chrono::seconds(2));
+    }
+}
+BENCHMARK(BM_AuthenticatePcscdTwoCardsDirect)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(2);
 
 // The card logic alone (Milenage, SQN array, response), with and without the state file.
 void cardInProcess(benchmark::State& state, bool persist) {
