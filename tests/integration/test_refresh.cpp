@@ -329,18 +329,29 @@ TEST_F(Refresh, HseTriggeredByKeySetAge) {
     EXPECT_NE(log().find("refreshes: hse.completed=1 resyncs=0"), std::string::npos) << log();
 }
 
-TEST_F(Refresh, NoHseRefreshWhenKeySetsAreNotStorable) {
+TEST_F(Refresh, NoHseRefreshWhenKeySetsAreNotStorableButUeRequestsAreServed) {
     start(withPolicy(kPolicySessions));
     UeClient ue(port_, ueSettings(kEasHse, 0x01, 0x00));  // A8: flag clear
     ASSERT_TRUE(ue.establish()) << log();
     uplink(ue);
     ASSERT_TRUE(waitLog("confirmed")) << log();
-    ue.pump([] { return false; }, 1500);
-    EXPECT_EQ(eventCount<ue::RefreshCompleted>(ue) + eventCount<ue::RefreshFailed>(ue), 0u);
-    stop();
-    EXPECT_NE(log().find("refreshes: none"), std::string::npos) << log();
+    auto ch = manualChannel(ue);
+    ASSERT_TRUE(ch);
+    // No HSE request arrives.
+    EXPECT_FALSE(receiveManual<emsdp::HseManageKeysRequest>(ue, *ch, 1500));
     EXPECT_EQ(log().find("HSE-triggered refresh"), std::string::npos) << log();
-    EXPECT_EQ(keySets().size(), 1u);
+    // A8: the UE's own request is still served.
+    sendManual(ue, *ch, emsdp::UeManageKeysRequest{});
+    auto answer = receiveManual<emsdp::HseManageKeysResponse>(ue, *ch);
+    ASSERT_TRUE(answer) << log();
+    EXPECT_EQ(answer->newKeyId, 2);
+    ASSERT_TRUE(waitLog("event pending-key-set-stored")) << log();
+    EXPECT_EQ(keySets().size(), 2u);
+    sendManual(ue, *ch, emsdp::SessionTerminateRequest{});
+    ASSERT_TRUE(receiveManual<emsdp::SessionTerminateResponse>(ue, *ch)) << log();
+    stop();
+    EXPECT_EQ(log().find("HSE-triggered refresh"), std::string::npos) << log();
+    EXPECT_NE(log().find("refreshes: ue.completed=1 resyncs=0"), std::string::npos) << log();
 }
 
 TEST_F(Refresh, UeTriggeredSyncFailureResynchronisesAndRefreshesWithOriginUe) {
