@@ -359,6 +359,94 @@ TEST_F(OpsTest, AdminCommands) {
     EXPECT_GE(metricValue(page, "best_admin_requests_total"), 10);
 }
 
+// ---- best-hsectl through the admin socket
+
+class HsectlTest : public OpsTest {
+protected:
+    // best-hsectl with the test's config (admin socket, store, token); stdout and stderr.
+    testing::CommandResult hsectl(const std::string& args) {
+        const char* exe = std::getenv("BEST_HSECTL");
+        if (exe == nullptr)
+            return {-1, "BEST_HSECTL not set"};
+        return testing::runCommand(std::string(exe) + " --config " + confPath() + " " + args);
+    }
+};
+
+TEST_F(HsectlTest, CommandsGoThroughTheSocketWhileTheDaemonRuns) {
+    start(opsOptions());
+    UeClient ue(port_, ueSettings(kEasHse));
+    establishConfirmed(ue);
+
+    auto r = hsectl("status --daemon");
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("hse_id: hse.test.example\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("health probe passes"), std::string::npos) << r.output;
+    r = hsectl("status --daemon --json");
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.output.rfind("{\"hse_id\":\"hse.test.example\"", 0), 0u) << r.output;
+
+    r = hsectl(std::string("ue show --imsi ") + kImsi);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("sessions: 1\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("confirmed (full)"), std::string::npos) << r.output;
+    r = hsectl("ue show --imsi 001010000000999");
+    EXPECT_EQ(r.status, 4);
+    EXPECT_EQ(r.output, "best-hsectl ue show: no subscriber 001010000000999\n");
+    r = hsectl("ue show --imsi 12");
+    EXPECT_EQ(r.status, 2) << r.output;
+
+    // ue refresh: an HSE-triggered refresh in the confirmed session.
+    r = hsectl(std::string("ue refresh --imsi ") + kImsi);
+    EXPECT_EQ(r.status, 0) << r.output << log();
+    EXPECT_NE(r.output.find("key refresh of IMSI " + std::string(kImsi) + " started in session"),
+              std::string::npos)
+        << r.output;
+    r = hsectl("ue refresh --imsi 001010000000999");
+    EXPECT_EQ(r.status, 4) << r.output;
+    EXPECT_EQ(r.output,
+              "best-hsectl ue refresh: no key refresh for IMSI 001010000000999: no confirmed "
+              "session\n");
+
+    // sqn set goes through the daemon; the store shows it.
+    r = hsectl(std::string("sqn set --imsi ") + kImsi + " --next 300");
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("seq_he: 299\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("last_change: set\n"), std::string::npos) << r.output;
+
+    // reload; and a bad file: exit 1, the daemon keeps its configuration.
+    r = hsectl("reload");
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(r.output, confPath() + " reloaded (policy, logging, health)\n");
+    const std::string conf = readFile(confPath());
+    std::ofstream(confPath()) << conf << "bogus_key: 1\n";
+    // (best-hsectl itself reads --config, so it is told the socket only.)
+    r = testing::runCommand(std::string(std::getenv("BEST_HSECTL")) + " --admin-socket " +
+                            adminPath() + " reload");
+    std::ofstream(confPath()) << conf;
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("best-hsectl reload: " + confPath() + ":"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("key 'bogus_key': unknown key"), std::string::npos) << r.output;
+
+    // Changes that would race the daemon are refused; so is sqn set when the socket is wrong.
+    r = hsectl("subscriber remove --imsi " + std::string(kImsi));
+    EXPECT_EQ(r.status, 5) << r.output;
+    EXPECT_NE(r.output.find("this change would race it: stop the daemon first"), std::string::npos)
+        << r.output;
+    r = hsectl(std::string("--admin-socket ") + dir_ + "/nothing.sock sqn set --imsi " + kImsi +
+               " --next 400");
+    EXPECT_EQ(r.status, 5) << r.output;
+    EXPECT_NE(r.output.find("its admin socket cannot be used (admin socket '" + dir_ +
+                            "/nothing.sock': No such file or directory)"),
+              std::string::npos)
+        << r.output;
+    stop();
+    // Without a daemon: the admin commands say so (exit 7).
+    r = hsectl(std::string("ue show --imsi ") + kImsi);
+    EXPECT_EQ(r.status, 7) << r.output;
+    EXPECT_NE(r.output.find("(is best-hsed running? --admin-socket PATH)"), std::string::npos);
+}
+
 // ---- systemd: readiness, watchdog, status, reload, stop
 
 TEST_F(OpsTest, NotifyReadyWatchdogReloadAndStop) {

@@ -18,8 +18,8 @@ struct GlobalSpec {
     bool takesValue;
 };
 constexpr GlobalSpec kGlobals[] = {
-    {"config", true},   {"module", true}, {"token", true},
-    {"pin-file", true}, {"store", true},  {"json", false},
+    {"config", true}, {"module", true}, {"token", true},        {"pin-file", true},
+    {"store", true},  {"json", false},  {"admin-socket", true},
 };
 
 }  // namespace
@@ -33,7 +33,9 @@ const char* const kGlobalOptionsHelp =
     "  --token TOKEN     token label, or an RFC 7512 pkcs11: URI (never a slot number)\n"
     "  --pin-file FILE   file holding the user PIN (mode 0600/0640); never the PIN itself\n"
     "  --store FILE      the SQLite state store\n"
-    "  --json            print data as one JSON document\n";
+    "  --json            print data as one JSON document\n"
+    "  --admin-socket P  the running daemon's admin socket (default: admin.socket of --config,\n"
+    "                    else /run/best-hsed/admin.sock)\n";
 
 std::vector<cli::OptionSpec> withGlobalOptions(std::vector<cli::OptionSpec> own) {
     for (const auto& g : kGlobals)
@@ -174,7 +176,11 @@ Result<Settings> resolveSettings(const cli::Options& o) {
         s.storePath = cfg->storePath;
         s.sqnInd = cfg->sqnInd;
         s.indBits = cfg->sqnIndBits;
+        if (!cfg->admin.socketPath.empty())
+            s.adminSocket = cfg->admin.socketPath;
     }
+    if (auto v = o.get("admin-socket"))
+        s.adminSocket = *v;
     if (auto v = o.get("module"))
         s.hsm.module = *v;
     if (auto v = o.get("token"))
@@ -238,9 +244,9 @@ std::optional<Error> daemonRefusal(const store::Store& st) {
         return std::nullopt;
     return Error{ErrorDomain::store, static_cast<int>(store::StoreErrc::locked_by_daemon),
                  "store '" + st.path() +
-                     "' is in use by a running daemon (best-hsed); stop it to make changes with "
-                     "best-hsectl (changes through the daemon's admin socket are not "
-                     "implemented yet)"};
+                     "' is in use by a running daemon (best-hsed); this change would race it: "
+                     "stop the daemon first (sqn set and sqn resync go through its admin socket "
+                     "instead)"};
 }
 
 store::WrappedBlob toStored(const Bytes& vaultBlob) {

@@ -33,6 +33,8 @@ struct Settings {
     std::uint32_t sqnInd = 0;                       // this HSE's IND (config sqn.ind)
     std::uint8_t indBits = store::kDefaultIndBits;  // default IND length (config sqn.ind_bits)
     bool json = false;
+    // The running daemon's admin socket (--admin-socket, else admin.socket of --config).
+    std::string adminSocket = "/run/best-hsed/admin.sock";
 };
 
 // The global options, for Options::parse (appended to a command's own).

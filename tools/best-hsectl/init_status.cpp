@@ -1,8 +1,10 @@
 // best-hsectl init (the token keys) and status (token, mechanisms, counts, health, daemon).
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "admin_client.h"
 #include "cli.h"
 #include "commands.h"
 #include "context.h"
@@ -233,6 +235,8 @@ void capsJson(JsonWriter& j, const hsm::TokenCapabilities& c) {
 }  // namespace
 
 int runStatus(const std::vector<std::string>& args) {
+    if (std::find(args.begin(), args.end(), "--daemon") != args.end())
+        return runDaemonStatus(args);  // the running daemon's, from its admin socket
     const Cmd cmd("status");
     int code = 0;
     auto o = cmd.parse(args, {}, kStatusHelp, code);

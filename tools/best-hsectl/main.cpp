@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/secure.h"
 #if BEST_HSECTL_HSM
+#include "admin_client.h"
 #include "commands.h"
 #include "context.h"
 #endif
@@ -21,9 +22,13 @@ constexpr const char* kHelp =
     "\n"
     "Commands:\n"
     "  init         create (or --verify) the HSM token's three keys; never overwrites them\n"
-    "  status       token, mechanisms, health probe, store counts, whether a daemon runs\n"
+    "  status       token, mechanisms, health probe, store counts, whether a daemon runs;\n"
+    "               with --daemon: the running daemon's status from its admin socket\n"
     "  subscriber   add | import | list | show | remove\n"
-    "  sqn          show | set | resync (from a USIM's AUTS, through the HSM)\n"
+    "  sqn          show | set | resync (from a USIM's AUTS, through the HSM); set and resync\n"
+    "               go through the daemon's admin socket while it runs\n"
+    "  ue           show | refresh: a UE's sessions and key sets, or a key refresh (daemon)\n"
+    "  reload       make the running daemon re-read its configuration\n"
     "  eas          add | list | remove (the EAS registry)\n"
     "  selftest     Milenage and KDF vectors through the HSM, compared with software\n"
     "  aka-vector   a vector through the HSM and the store (--imsi), or in software from key\n"
@@ -44,7 +49,8 @@ constexpr const char* kHelp =
     "standard input, never from the command line (except --test-keys for published vectors).\n"
     "Exit codes: 0 done, 1 a check failed, 2 bad arguments or input, 3 internal error,\n"
     "4 refused by the current state (unknown or duplicate IMSI/EAS, token keys exist),\n"
-    "5 a daemon holds the store, 6 the HSM or the store cannot be used.\n";
+    "5 a daemon holds the store, 6 the HSM or the store cannot be used,\n"
+    "7 the daemon's admin socket cannot be used.\n";
 
 struct Command {
     const char* name;
@@ -58,6 +64,8 @@ constexpr Command kCommands[] = {
     {"status", best::hsectl::runStatus},
     {"subscriber", best::hsectl::runSubscriber},
     {"sqn", best::hsectl::runSqn},
+    {"ue", best::hsectl::runUe},
+    {"reload", best::hsectl::runReload},
     {"eas", best::hsectl::runEas},
     {"selftest", best::hsectl::runSelftest},
     {"hsm", best::hsectl::runHsm},

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "admin_client.h"
 #include "cli.h"
 #include "commands.h"
 #include "common/hex.h"
@@ -23,7 +24,9 @@ const char* const kSqnHelp =
     "  set      set where the next vector's SEQ starts\n"
     "  resync   recover SQN_MS from a USIM's AUTS (MAC-S checked in the HSM) and resynchronise\n"
     "\n"
-    "set and resync change the store: while a daemon holds it they are refused (exit 5).\n"
+    "set and resync change the store: while a daemon holds it they go through its admin socket\n"
+    "(--admin-socket PATH, default admin.socket of --config); when that socket cannot be used\n"
+    "they are refused (exit 5).\n"
     "Run 'best-hsectl sqn ACTION --help' for an action's options.\n";
 
 const char* const kShowHelp =
@@ -90,6 +93,30 @@ void printState(const store::SqnState& q, const Settings& s, const char* what,
     std::printf("last_change: %s\n", q.lastChange.c_str());
     std::printf("reservations: %llu\n", static_cast<unsigned long long>(q.reservations));
     std::printf("updated_at: %s\n", formatTime(q.updatedAt).c_str());
+}
+
+// While a daemon holds the store: sends `request` to its admin socket. A socket that cannot be
+// used refuses the change (exit 5: it would race the daemon); the daemon's own error answers
+// keep their exit codes. Nullopt with `code` set on failure.
+std::optional<hse::JsonValue> throughDaemon(const Cmd& cmd, const store::Store& st,
+                                            const Settings& s, const hse::AdminRequest& request,
+                                            int& code) {
+    auto a = adminCall(s.adminSocket, request);
+    if (!a) {
+        code = cmd.fail("store '" + st.path() +
+                            "' is in use by a running daemon (best-hsed) and its admin socket "
+                            "cannot be used (" +
+                            a.error().message +
+                            "): the change would race the daemon; give --admin-socket PATH or "
+                            "stop the daemon",
+                        cli::kExitDaemon);
+        return std::nullopt;
+    }
+    if (!a->flag("ok")) {
+        code = failFromAdmin(cmd, *a);
+        return std::nullopt;
+    }
+    return std::move(*a);
 }
 
 // Options and settings, common to the three actions; then the store.
@@ -165,7 +192,7 @@ int runSet(const std::vector<std::string>& args) {
     // The syntax is checked before the store is opened (the IND length comes from the store).
     if (auto seq = parseSeq(*p->options.get("next"), 0, "--next"); !seq)
         return cmd.fail(seq.error());
-    if (!openStoreFor(cmd, *p, true, code))
+    if (!openStoreFor(cmd, *p, false, code))
         return code;
     auto q = p->store->getSqnState(p->imsi);
     if (!q)
@@ -173,8 +200,13 @@ int runSet(const std::vector<std::string>& args) {
     auto seq = parseSeq(*p->options.get("next"), q->indBits, "--next");
     if (!seq)
         return cmd.fail(seq.error());
-    if (auto r = p->store->sqn().setSeqHe(p->imsi, *seq - 1); !r)
+    if (p->store->daemonActive()) {
+        hse::AdminRequest rq{"sqn set", {{"imsi", p->imsi}, {"seq", std::to_string(*seq)}}};
+        if (!throughDaemon(cmd, *p->store, p->settings, rq, code))
+            return code;
+    } else if (auto r = p->store->sqn().setSeqHe(p->imsi, *seq - 1); !r) {
         return cmd.fail(r.error());
+    }
     auto after = p->store->getSqnState(p->imsi);
     if (!after)
         return cmd.fail(after.error());
@@ -202,8 +234,26 @@ int runResync(const std::vector<std::string>& args) {
         return cmd.fail(autsBytes.error());
     crypto::Auts auts{};
     std::copy(autsBytes->begin(), autsBytes->end(), auts.begin());
-    if (!openStoreFor(cmd, *p, true, code))
+    if (!openStoreFor(cmd, *p, false, code))
         return code;
+    if (p->store->daemonActive()) {
+        hse::AdminRequest rq{"sqn resync",
+                             {{"imsi", p->imsi},
+                              {"rand", toHex(ByteView(rand->data(), rand->size()))},
+                              {"auts", toHex(ByteView(auts.data(), auts.size()))}}};
+        auto a = throughDaemon(cmd, *p->store, p->settings, rq, code);
+        if (!a)
+            return code;
+        crypto::Sqn ms{};
+        if (auto r = fromHexInto(a->str("sqn_ms"), "SQN_MS", MutableByteView(ms.data(), ms.size()));
+            !r)
+            return cmd.fail(r.error());
+        auto after = p->store->getSqnState(p->imsi);
+        if (!after)
+            return cmd.fail(after.error());
+        printState(*after, p->settings, "resync", &ms);
+        return cli::kExitOk;
+    }
 
     auto rec = p->store->getSubscriber(p->imsi);
     if (!rec)

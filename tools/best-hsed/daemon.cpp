@@ -2553,8 +2553,25 @@ struct Daemon::Impl {
     }
 
     void adminUeRefresh(const std::string& imsi, AdminServer::Reply reply) {
-        reply(adminError("not_implemented", "operator-triggered refresh of " + imsi +
-                                                " is not available in this build"));
+        if (!hsmUp) {
+            ++hsmUnavailableRejects;
+            reply(adminError("hsm_unavailable", "the HSM is unavailable: " + hsmProblem));
+            return;
+        }
+        auto r = operatorRefresh(imsi);
+        if (!r) {
+            reply(adminError("internal", r.error().message));
+        } else if (r->rfind("started", 0) == 0) {
+            JsonOut o;
+            o.begin()
+                .field("ok", true)
+                .field("imsi", imsi)
+                .field("message", "key refresh of IMSI " + imsi + " " + *r)
+                .end();
+            reply(o.str());
+        } else {
+            reply(adminError("refused", "no key refresh for IMSI " + imsi + ": " + *r));
+        }
     }
 
     void adminSqnSet(const std::string& imsi, const AdminRequest& rq, AdminServer::Reply reply) {

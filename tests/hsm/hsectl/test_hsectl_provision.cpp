@@ -403,9 +403,19 @@ TEST_F(Provision, ChangesAreRefusedWhileADaemonHoldsTheStore) {
     const std::string csv =
         file("import.csv", "imsi,k,opc,amf\n001010000000009," + kK + "," + kOpc + ",8000\n");
     const std::string why = "store '" + store_ +
-                            "' is in use by a running daemon (best-hsed); stop it to make "
-                            "changes with best-hsectl (changes through the daemon's admin socket "
-                            "are not implemented yet)\n";
+                            "' is in use by a running daemon (best-hsed); this change would race "
+                            "it: stop the daemon first (sqn set and sqn resync go through its "
+                            "admin socket instead)\n";
+    // sqn set and resync try the daemon's admin socket (none here: a socket path that does
+    // not exist) and are refused when it cannot be used.
+    const std::string noSocket = token_.dir() + "/no-admin.sock";
+    const std::string viaSocket =
+        "store '" + store_ +
+        "' is in use by a running daemon (best-hsed) and its admin socket cannot be used (admin "
+        "socket '" +
+        noSocket +
+        "': No such file or directory): the change would race the daemon; give --admin-socket "
+        "PATH or stop the daemon\n";
     expectAll({
         {{"subscriber", "add", "--imsi", "001010000000002", "--k-file", k, "--opc-file", opc,
           "--amf", "8000"},
@@ -415,13 +425,13 @@ TEST_F(Provision, ChangesAreRefusedWhileADaemonHoldsTheStore) {
         {{"subscriber", "remove", "--imsi", "001010000000001"},
          5,
          "best-hsectl subscriber remove: " + why},
-        {{"sqn", "set", "--imsi", "001010000000001", "--next", "10"},
+        {{"sqn", "set", "--imsi", "001010000000001", "--next", "10", "--admin-socket", noSocket},
          5,
-         "best-hsectl sqn set: " + why},
+         "best-hsectl sqn set: " + viaSocket},
         {{"sqn", "resync", "--imsi", "001010000000001", "--auts-file", auts, "--rand",
-          std::string(32, '0')},
+          std::string(32, '0'), "--admin-socket", noSocket},
          5,
-         "best-hsectl sqn resync: " + why},
+         "best-hsectl sqn resync: " + viaSocket},
         {{"eas", "add", "--eas-id", "x.example.org", "--mode", "ka-only"},
          5,
          "best-hsectl eas add: " + why},
