@@ -305,6 +305,7 @@ Agent::~Agent() {
     {
         std::lock_guard<std::mutex> l(mutex_);
         stopWorker_ = true;
+        jobs_.clear();  // AUTHENTICATEs nobody will use; the one running is waited for
     }
     cv_.notify_all();
     if (worker_.joinable())

@@ -267,15 +267,8 @@ public:
                 }
                 break;
             case Stage::receiving:
-                if (std::get_if<ue::DownlinkReceived>(&ev)) {
-                    if (auto d = agent_.takeDownlink()) {
-                        say("downlink " + std::to_string(d->payload.size()) + " octets (count " +
-                            std::to_string(d->count) +
-                            "): " + std::string(d->payload.begin(), d->payload.end()));
-                        ++received_;
-                    }
+                if (std::get_if<ue::DownlinkReceived>(&ev))
                     next();
-                }
                 break;
             case Stage::refreshing:
                 if (auto* c = std::get_if<ue::RefreshCompleted>(&ev);
@@ -333,8 +326,12 @@ private:
 
     void next() {
         if (stage_ == Stage::receiving) {
-            if (received_ < args_.recv)
-                return;
+            while (received_ < args_.recv) {  // includes downlink that came before the uplink
+                auto d = agent_.takeDownlink();
+                if (!d)
+                    return;
+                sayDownlink(*d);
+            }
             if (args_.refresh) {
                 stage_ = Stage::refreshing;
                 if (auto r = agent_.refresh(); !r)
@@ -351,6 +348,12 @@ private:
             if (auto r = agent_.terminate(); !r)
                 return fail("terminate: " + r.error().message);
         }
+    }
+
+    void sayDownlink(const Agent::Downlink& d) {
+        say("downlink " + std::to_string(d.payload.size()) + " octets (count " +
+            std::to_string(d.count) + "): " + std::string(d.payload.begin(), d.payload.end()));
+        ++received_;
     }
 
     void fail(const std::string& why) {
