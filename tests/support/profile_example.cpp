@@ -244,7 +244,8 @@ std::string ExampleFile::after(std::string_view key, std::string_view stops) con
 }
 
 ExampleResync ExampleFile::resync() const {
-    return ExampleResync{after("SQN_MS = ", ", "), after("AUTS = (SQN_MS xor AK*) || MAC-S ")};
+    return ExampleResync{after("SQN_MS = ", ", "), after("AUTS = (SQN_MS xor AK*) || MAC-S "),
+                         after("next SQN = (SEQ_HE + 1) || IND = ", "; ")};
 }
 
 }  // namespace best::test

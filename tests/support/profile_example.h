@@ -67,10 +67,12 @@ struct ExampleMessage {
     Block block;  // raw lines
 };
 
-// Part 6 of the example: the USIM's SQN_MS and its AUTS (hex text, as in the file).
+// Part 6 of the example: the USIM's SQN_MS, its AUTS and the HSE's next SQN (hex text, as in
+// the file).
 struct ExampleResync {
     std::string sqnMs;
     std::string auts;
+    std::string nextSqn;  // "next SQN = (SEQ_HE + 1) || IND = ..."
 };
 
 class ExampleFile {

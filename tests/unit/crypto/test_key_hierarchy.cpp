@@ -17,6 +17,7 @@
 #include "crypto/eps_algorithms.h"
 #include "crypto/key_hierarchy.h"
 #include "crypto/milenage.h"
+#include "profile_example.h"
 #include "vectors.h"
 
 namespace best::crypto::test {
@@ -144,14 +145,22 @@ TEST(KeyHierarchy, DerivationsMatchTheKdfWithTheirFc) {
 
 // ---- the worked example --------------------------------------------------------------------
 
-std::vector<std::string> exampleLines() {
-    std::vector<std::string> out;
-    std::istringstream in(readDataFile("profile-example.txt"));
-    std::string line;
-    while (std::getline(in, line))
-        out.push_back(line);
-    EXPECT_GT(out.size(), 100u);
-    return out;
+using best::test::ExampleFile;
+using best::test::ExampleMessage;
+
+const std::vector<std::string>& exampleLines() {
+    const std::vector<std::string>& lines = ExampleFile::instance().lines();
+    EXPECT_GT(lines.size(), 100u);
+    return lines;
+}
+
+template <std::size_t N>
+std::array<std::uint8_t, N> arr(const Bytes& b) {
+    return arr<N>(hex(b));
+}
+template <typename S>
+S sec(const Bytes& b) {
+    return sec<S>(hex(b));
 }
 
 std::smatch find(const std::vector<std::string>& lines, const std::regex& re) {
@@ -171,23 +180,22 @@ struct Subscriber {
     PlmnId plmn{};
 };
 
-Subscriber subscriber(const std::vector<std::string>& lines) {
+// The subscriber of "## Inputs".
+Subscriber subscriber() {
+    const best::test::Block& in = ExampleFile::instance().block("Inputs");
     Subscriber s;
-    static const std::regex kRe("K ([0-9a-f]{32}); OPc ([0-9a-f]{32});");
-    static const std::regex amfRe(" AMF ([0-9a-f]{4}) ");
-    static const std::regex plmnRe("PLMN id ([0-9a-f]{6})");
-    s.k = sec<SubscriberK>(find(lines, kRe)[1]);
-    s.opc = sec<Opc>(find(lines, kRe)[2]);
-    s.amf = arr<2>(find(lines, amfRe)[1]);
-    s.plmn = arr<3>(find(lines, plmnRe)[1]);
+    s.k = sec<SubscriberK>(in.after("; K ", ";"));
+    s.opc = sec<Opc>(in.after("; OPc ", ";"));
+    s.amf = arr<2>(in.after(" AMF "));
+    s.plmn = arr<3>(in.after("PLMN id ", ";"));
     return s;
 }
 
 // Re-derives every key the example lists. Each step takes the example's own value of its input
 // (so one wrong step shows as one failure) and compares its output.
 TEST(ProfileExample, EveryKeyOfEveryKeySet) {
-    const auto lines = exampleLines();
-    const Subscriber sub = subscriber(lines);
+    const auto& lines = exampleLines();
+    const Subscriber sub = subscriber();
     static const std::regex section("^## (.*)$");
     static const std::regex kidRe("KID (\\d+)");
     static const std::regex randSqnRe("RAND ([0-9a-f]{32}), SQN ([0-9a-f]{12})");
@@ -368,32 +376,26 @@ TEST(ProfileExample, EveryKeyOfEveryKeySet) {
 
 // Session A of the example through deriveSessionKeys, the chain from CK/IK written out.
 TEST(ProfileExample, SessionAKeys) {
-    const auto lines = exampleLines();
     static const std::regex hdr(
-        "^## Keys of session A \\(UMTS; Session ID ([0-9a-f]{8}), KID \\d+, "
+        "^Keys of session A \\(UMTS; Session ID ([0-9a-f]{8}), KID \\d+, "
         "integrity alg 0x([0-9a-f]{2}), ciphering alg 0x([0-9a-f]{2})\\)");
     static const std::regex keysRe(
         "CP-enc \\(0x01, alg 0x[0-9a-f]{2}\\) ([0-9a-f]{32}), CP-int "
         "\\(0x02, alg 0x[0-9a-f]{2}\\) ([0-9a-f]{32}), UP-enc \\(0x03, "
         "alg 0x[0-9a-f]{2}\\) ([0-9a-f]{32}), UP-int \\(0x04, alg "
         "0x[0-9a-f]{2}\\) ([0-9a-f]{32})");
-    std::size_t at = 0;
+    const best::test::Block& block = ExampleFile::instance().block("Keys of session A");
     std::smatch h;
-    for (; at < lines.size(); ++at) {
-        if (std::regex_search(lines[at], h, hdr))
-            break;
-    }
-    ASSERT_LT(at, lines.size()) << "session A heading not found";
+    ASSERT_TRUE(std::regex_search(block.heading, h, hdr)) << "session A heading: " << block.heading;
     const std::uint32_t sessionId = u32(h[1]);
     const auto intAlg = static_cast<std::uint8_t>(u32(h[2]));
     const auto encAlg = static_cast<std::uint8_t>(u32(h[3]));
-    const std::vector<std::string> section(lines.begin() + static_cast<long>(at) + 1,
-                                           lines.begin() + static_cast<long>(at) + 9);
+    const std::vector<std::string>& section = block.lines;
     const std::smatch ckm = find(section, std::regex("CK ([0-9a-f]{32})\\s+IK ([0-9a-f]{32})"));
     const std::smatch hse = find(section, std::regex("HSE Id '([^']*)'"));
     const std::smatch nonce = find(section, std::regex("UE nonce ([0-9a-f]{16})"));
     const std::smatch keys = find(section, keysRe);
-    const Subscriber sub = subscriber(lines);
+    const Subscriber sub = subscriber();
 
     auto root = deriveRoot(KeyAgreement::umts, sec<Ck>(ckm[1]), sec<Ik>(ckm[2]), sub.plmn, Ak{});
     ASSERT_TRUE(root.has_value());
@@ -411,49 +413,32 @@ TEST(ProfileExample, SessionAKeys) {
 
 // Every MAC of the example (17) through Eia2, and both EEA2 payloads through Eea2.
 TEST(ProfileExample, EveryMacAndCiphertext) {
-    const auto lines = exampleLines();
-    static const std::regex macRe(
-        "MAC: 128-EIA2 with KEY = .*\\b([0-9a-f]{32}), COUNT (\\d+), "
-        "BEARER (\\d) .*DIRECTION (\\d); over octets 0\\.\\.(\\d+) -> "
-        "([0-9a-f]{8})$");
-    static const std::regex octetsRe("^\\s*octets \\((\\d+)\\): ([0-9a-f]+)$");
-    static const std::regex eeaRe(
-        "payload ciphered with 128-EEA2, KEY = UP-enc ([0-9a-f]{32}), "
-        "COUNT (\\d+), BEARER (\\d), .*DIRECTION (\\d): ([0-9a-f]+) = "
-        "plaintext b'[^']*' \\(([0-9a-f]+)\\)$");
     int macs = 0;
     int ciphered = 0;
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-        SCOPED_TRACE("profile-example.txt:" + std::to_string(i + 1));
-        std::smatch m;
-        if (std::regex_search(lines[i], m, macRe)) {
-            // The message's octets follow within its block.
-            std::smatch o;
-            std::size_t j = i + 1;
-            while (j < lines.size() && !std::regex_match(lines[j], o, octetsRe))
-                ++j;
-            ASSERT_LT(j, lines.size());
-            const Bytes msg = hexBytes(o.str(2));
-            const std::size_t last = std::stoul(m.str(5));
+    for (const ExampleMessage& m : ExampleFile::instance().messages()) {
+        SCOPED_TRACE(m.title);
+        if (m.hasMac) {
+            const Bytes& msg = m.octets;  // the message's octets, from its block
+            const std::size_t last = m.macOverLast;
             ASSERT_EQ(msg.size(), last + 1 + 4);
-            const std::uint32_t want = u32(m[6]);
+            ASSERT_EQ(m.mac.size(), 4u);
+            const std::uint32_t want = getBe32(m.mac.data());
             EXPECT_EQ(getBe32(msg.data() + last + 1), want);  // the MAC closes the message
-            Eia2 eia2(sec<Key128>(m[1]));
-            const auto count = static_cast<std::uint32_t>(std::stoul(m.str(2)));
-            const auto bearer = static_cast<std::uint8_t>(std::stoul(m.str(3)));
-            const auto dir = static_cast<std::uint8_t>(std::stoul(m.str(4)));
-            auto mac = eia2.mac(count, bearer, dir, ByteView(msg.data(), last + 1));
+            Eia2 eia2(sec<Key128>(m.macKey));
+            const auto bearer = static_cast<std::uint8_t>(m.bearer);
+            const auto dir = static_cast<std::uint8_t>(m.direction);
+            auto mac = eia2.mac(m.macCount, bearer, dir, ByteView(msg.data(), last + 1));
             ASSERT_TRUE(mac.has_value());
             EXPECT_EQ(*mac, want);
             ++macs;
-        } else if (std::regex_search(lines[i], m, eeaRe)) {
-            Eea2 eea2(sec<Key128>(m[1]));
-            const auto count = static_cast<std::uint32_t>(std::stoul(m.str(2)));
-            const auto bearer = static_cast<std::uint8_t>(std::stoul(m.str(3)));
-            const auto dir = static_cast<std::uint8_t>(std::stoul(m.str(4)));
-            Bytes buf = hexBytes(m.str(6));
-            ASSERT_TRUE(eea2.apply(count, bearer, dir, buf, buf));
-            EXPECT_EQ(hex(buf), m.str(5));
+        }
+        if (m.ciphered) {
+            Eea2 eea2(sec<Key128>(m.cipherKey));
+            const auto bearer = static_cast<std::uint8_t>(m.cipherBearer);
+            const auto dir = static_cast<std::uint8_t>(m.cipherDirection);
+            Bytes buf = m.plaintext;
+            ASSERT_TRUE(eea2.apply(m.cipherCount, bearer, dir, buf, buf));
+            EXPECT_EQ(hex(buf), hex(m.payloadWire));
             ++ciphered;
         }
     }
@@ -464,20 +449,18 @@ TEST(ProfileExample, EveryMacAndCiphertext) {
 // Every RAND/AUTN pair of the example opens with the subscriber's keys (MAC-A verifies), and
 // the sync-failure AUTS is rebuilt and resolved.
 TEST(ProfileExample, AutnAndAuts) {
-    const auto lines = exampleLines();
-    const Subscriber sub = subscriber(lines);
+    const Subscriber sub = subscriber();
     SoftAes128 ek(sub.k);
-    static const std::regex randRe("TLV 0x10 RAND, length 16: ([0-9a-f]{32})");
-    static const std::regex autnRe("TLV 0x11 AUTN, length 16: ([0-9a-f]{32})");
     int autns = 0;
-    std::string rand;
-    for (const std::string& l : lines) {
-        std::smatch m;
-        if (std::regex_search(l, m, randRe))
-            rand = m[1];
-        if (std::regex_search(l, m, autnRe)) {
-            SCOPED_TRACE("AUTN " + m.str(1));
-            auto o = openAutn(ek, sub.opc, arr<16>(rand), arr<16>(m[1]));
+    Bytes rand;
+    for (const ExampleMessage& m : ExampleFile::instance().messages()) {
+        for (const auto& [tag, value] : m.tlvs) {
+            if (tag == 0x10)  // RAND
+                rand = value;
+            if (tag != 0x11)  // AUTN
+                continue;
+            SCOPED_TRACE("AUTN " + hex(value));
+            auto o = openAutn(ek, sub.opc, arr<16>(rand), arr<16>(value));
             ASSERT_TRUE(o.has_value());
             EXPECT_TRUE(o->macOk);
             EXPECT_EQ(o->amf, sub.amf);
@@ -486,16 +469,14 @@ TEST(ProfileExample, AutnAndAuts) {
     }
     EXPECT_EQ(autns, 6);
 
-    const std::smatch sqnMs = find(lines, std::regex("SQN_MS = ([0-9a-f]{12}),"));
-    const std::smatch auts =
-        find(lines, std::regex("AUTS = \\(SQN_MS xor AK\\*\\) \\|\\| MAC-S ([0-9a-f]{28})$"));
-    const std::smatch vec1 = find(lines, std::regex("RANDs: vector 1 ([0-9a-f]{32})"));
-    auto built = buildAuts(ek, sub.opc, arr<16>(vec1[1]), arr<6>(sqnMs[1]));
+    const best::test::ExampleResync resync = ExampleFile::instance().resync();
+    const std::string vec1 = ExampleFile::instance().after("RANDs: vector 1 ");
+    auto built = buildAuts(ek, sub.opc, arr<16>(vec1), arr<6>(resync.sqnMs));
     ASSERT_TRUE(built.has_value());
-    EXPECT_EQ(hex(*built), auts.str(1));
-    auto rec = recoverSqnMs(ek, sub.opc, arr<16>(vec1[1]), arr<14>(auts[1]));
+    EXPECT_EQ(hex(*built), resync.auts);
+    auto rec = recoverSqnMs(ek, sub.opc, arr<16>(vec1), arr<14>(resync.auts));
     ASSERT_TRUE(rec.has_value());
-    EXPECT_EQ(hex(*rec), sqnMs.str(1));
+    EXPECT_EQ(hex(*rec), resync.sqnMs);
 }
 
 }  // namespace

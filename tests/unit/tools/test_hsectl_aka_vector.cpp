@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "profile_example.h"
 #include "run_process.h"
 
 namespace {
@@ -139,26 +140,8 @@ TEST(HsectlAkaVector, RandomRandWhenOmitted) {
 }
 
 // Part 6 of the worked example (independent implementation): the USIM's AUTS for set 1.
-struct ResyncCase {
-    std::string sqnMs;
-    std::string auts;
-};
-
-ResyncCase workedExampleResync() {
-    std::ifstream in(dataPath("profile-example.txt"));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
-    std::smatch m;
-    ResyncCase c;
-    if (std::regex_search(text, m, std::regex("SQN_MS = ([0-9a-f]{12})")))
-        c.sqnMs = m[1];
-    if (std::regex_search(text, m,
-                          std::regex("AUTS = \\(SQN_MS xor AK\\*\\) \\|\\| MAC-S "
-                                     "([0-9a-f]{28})"))) {
-        c.auts = m[1];
-    }
-    return c;
+best::test::ExampleResync workedExampleResync() {
+    return best::test::ExampleFile::instance().resync();
 }
 
 TEST(HsectlAkaVector, ResyncRecoversSqnMs) {
