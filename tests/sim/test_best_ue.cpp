@@ -309,6 +309,21 @@ TEST_F(Agent, SoftwareUsimWithItsSqnStateFile) {
     EXPECT_EQ(r.output.find(itest::kKHex), std::string::npos);
 }
 
+TEST_F(Agent, UsimOpenedAgainAfterPcscdRestarts) {
+    startCard(ResponseStyle::direct);
+    const std::string cfg = writeConfig("[5g]");
+    startAgent(cfg);
+    auto est = run({"establish", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(est.exitCode, 0) << context(est) << agentLog();
+    // pcscd goes away under the agent's open card; the refresh's AUTHENTICATE reopens it.
+    ASSERT_OK(rig_->restartPcscd());
+    auto r = run({"refresh", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(r.exitCode, 0) << r.output << agentLog() << rig_->logs();
+    EXPECT_NE(r.output.find("key refresh (origin UE) done: key set KID"), std::string::npos)
+        << r.output;
+    EXPECT_NE(agentLog().find("USIM lost"), std::string::npos) << agentLog();
+}
+
 TEST_F(Agent, CardWithAnotherImsiIsRefused) {
     startCard(ResponseStyle::direct);
     std::string cfg = writeConfig();

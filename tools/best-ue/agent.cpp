@@ -126,10 +126,18 @@ public:
         if (auto o = ensureOpen(); !o)
             return makeError(o.error());
         auto r = session_->authenticate(rand, autn);
-        if (!r) {
-            forgetOnLoss(r.error());
-            return makeError(r.error());
+        if (!r && forgetOnLoss(r.error())) {
+            // pcscd restarted or the card came back: open again and repeat once. Should the card
+            // have taken the first one, the repeat is a stale SQN and ends in a resync.
+            log::notice("best-ue", "USIM lost (" + r.error().message + "); opening it again");
+            if (auto o = ensureOpen(); !o)
+                return makeError(o.error());
+            r = session_->authenticate(rand, autn);
+            if (!r)
+                forgetOnLoss(r.error());
         }
+        if (!r)
+            return makeError(r.error());
         if (auto* s = std::get_if<sim::AuthSuccess>(&*r))
             return ue::AkaOutcome{ue::AkaSuccess{std::move(s->res), s->ck, s->ik}};
         if (auto* f = std::get_if<sim::AuthSyncFailure>(&*r))
@@ -138,12 +146,16 @@ public:
     }
 
 private:
-    void forgetOnLoss(const Error& e) {
+    // Drops the session after pcscd or the card went away; true then.
+    bool forgetOnLoss(const Error& e) {
         if (e.domain == ErrorDomain::sim &&
             (e.code == static_cast<int>(sim::SimErrc::no_service) ||
              e.code == static_cast<int>(sim::SimErrc::card_removed) ||
-             e.code == static_cast<int>(sim::SimErrc::no_card)))
+             e.code == static_cast<int>(sim::SimErrc::no_card))) {
             session_.reset();
+            return true;
+        }
+        return false;
     }
 
     sim::SessionOptions options_;
