@@ -11,31 +11,12 @@
 #include <system_error>
 
 #include "store/store.h"
+#include "temp_dir.h"
 
 namespace best::store::test {
 
-class TempDir {
-public:
-    TempDir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                           "/best-store-test-XXXXXX";
-        char* p = ::mkdtemp(tmpl.data());
-        if (p == nullptr)
-            throw std::system_error(errno, std::generic_category(), "mkdtemp");
-        path_ = p;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
+struct TempDir : best::test::TempDir {
+    TempDir() : best::test::TempDir("best-store-test-") {}
 };
 
 inline Bytes pattern(std::uint8_t seed, std::size_t n) {

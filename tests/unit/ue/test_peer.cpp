@@ -18,6 +18,28 @@ Bytes take(ByteView buf, std::size_t n) {
     return Bytes(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
+emsdp::Header headerFor(const StartSpec& spec) {
+    emsdp::Header h;
+    h.kid = spec.kid;
+    h.sessionId = spec.sessionId;
+    return h;
+}
+
+// The Session Start `spec` grants in answer to `request` (no RAND/AUTN: a resumption's).
+emsdp::SessionStart grantedStart(const StartSpec& spec, ByteView request) {
+    emsdp::SessionStart s;
+    s.keyAgreement = spec.keyAgreement;
+    s.hseConfiguration.cpScheme = spec.cpScheme;
+    s.hseConfiguration.upScheme = spec.upScheme;
+    s.hseConfiguration.integrityAlg = crypto::kAlgEia2;
+    s.hseConfiguration.cipheringAlg =
+        spec.service == emsdp::Service::upConfidentiality ? crypto::kAlgEia2 : 0;
+    s.hseConfiguration.flags = spec.service == emsdp::Service::kaOnly ? 1 : 0;
+    s.serviceParameters = {spec.service, spec.termination, spec.lifetime};
+    s.requestChecksum = must(emsdp::requestChecksum(request), "checksum");
+    return s;
+}
+
 }  // namespace
 
 PeerSubscriber exampleSubscriber(std::uint64_t seq) {
@@ -92,22 +114,10 @@ Bytes TestHsePeer::answerFull(ByteView request, const StartSpec& spec) {
     auto root = must(crypto::deriveRoot(spec.keyAgreement, v.ck, v.ik, plmn, sqnXorAk), "root");
     auto kint = must(crypto::deriveKInt(root, spec.hseId), "KInt");
 
-    emsdp::Header h;
-    h.kid = spec.kid;
-    h.sessionId = spec.sessionId;
-    emsdp::SessionStart s;
+    emsdp::SessionStart s = grantedStart(spec, request);
     s.rand = rand;
     s.autn = v.autn;
-    s.keyAgreement = spec.keyAgreement;
-    s.hseConfiguration.cpScheme = spec.cpScheme;
-    s.hseConfiguration.upScheme = spec.upScheme;
-    s.hseConfiguration.integrityAlg = crypto::kAlgEia2;
-    s.hseConfiguration.cipheringAlg =
-        spec.service == emsdp::Service::upConfidentiality ? crypto::kAlgEia2 : 0;
-    s.hseConfiguration.flags = spec.service == emsdp::Service::kaOnly ? 1 : 0;
-    s.serviceParameters = {spec.service, spec.termination, spec.lifetime};
-    s.requestChecksum = must(emsdp::requestChecksum(request), "checksum");
-    return sealStart(h, s, kint, req->body.ueNonce, spec);
+    return sealStart(headerFor(spec), s, kint, req->body.ueNonce, spec);
 }
 
 Bytes TestHsePeer::answerResync(ByteView reject, ByteView request, const StartSpec& spec) {
@@ -147,20 +157,7 @@ Bytes TestHsePeer::answerResumption(ByteView request, const Key256& kint, const 
     auto ok = emsdp::verifyResumptionMac(request, mac);
     EXPECT_TRUE(ok.has_value() && *ok) << "resumption MAC does not verify";
 
-    emsdp::Header h;
-    h.kid = spec.kid;
-    h.sessionId = spec.sessionId;
-    emsdp::SessionStart s;
-    s.keyAgreement = spec.keyAgreement;
-    s.hseConfiguration.cpScheme = spec.cpScheme;
-    s.hseConfiguration.upScheme = spec.upScheme;
-    s.hseConfiguration.integrityAlg = crypto::kAlgEia2;
-    s.hseConfiguration.cipheringAlg =
-        spec.service == emsdp::Service::upConfidentiality ? crypto::kAlgEia2 : 0;
-    s.hseConfiguration.flags = spec.service == emsdp::Service::kaOnly ? 1 : 0;
-    s.serviceParameters = {spec.service, spec.termination, spec.lifetime};
-    s.requestChecksum = must(emsdp::requestChecksum(request), "checksum");
-    return sealStart(h, s, kint, req->body.ueNonce, spec);
+    return sealStart(headerFor(spec), grantedStart(spec, request), kint, req->body.ueNonce, spec);
 }
 
 RefreshVector TestHsePeer::refreshVector(crypto::KeyAgreement ka,

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "rig.h"
+#include "temp_dir.h"
 #include "ue/state_file.h"
 
 namespace best::ue::test {
@@ -39,24 +40,7 @@ private:
     Usim& inner_;
 };
 
-class TempDir {
-public:
-    TempDir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string tmpl = std::string(base != nullptr ? base : "/tmp") + "/best-ue-refresh-XXXXXX";
-        if (::mkdtemp(tmpl.data()) == nullptr)
-            ADD_FAILURE() << "mkdtemp failed";
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    std::string file(std::string_view name) const { return (path_ / name).string(); }
-
-private:
-    std::filesystem::path path_;
-};
+using best::test::TempDir;
 
 // A Rig with an established 5G session (KID 1) and a counting USIM.
 struct RefreshRig {
@@ -760,7 +744,7 @@ struct FileRig {
 };
 
 TEST(UeRefresh, PendingSetRoundTripsThroughTheStateFileAndTheNextEngineResumesWithIt) {
-    TempDir dir;
+    TempDir dir("best-ue-refresh-");
     const std::string path = dir.file("ue.state");
     TestHsePeer peer(exampleSubscriber(1));
     RefreshVector v;
@@ -808,7 +792,7 @@ TEST(UeRefresh, PendingSetRoundTripsThroughTheStateFileAndTheNextEngineResumesWi
 }
 
 TEST(UeRefresh, RestartDuringAnInterruptedRefreshKeepsTheCurrentSetUsable) {
-    TempDir dir;
+    TempDir dir("best-ue-refresh-");
     const std::string path = dir.file("ue.state");
     TestHsePeer peer(exampleSubscriber(1));
     Key256 currentKint;

@@ -15,6 +15,7 @@
 
 #include "crypto/ossl.h"
 #include "rig.h"
+#include "temp_dir.h"
 #include "ue/state_file.h"
 
 namespace best::ue::test {
@@ -22,25 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
-public:
-    TempDir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string tmpl = std::string(base != nullptr ? base : "/tmp") + "/best-ue-test-XXXXXX";
-        if (::mkdtemp(tmpl.data()) == nullptr)
-            ADD_FAILURE() << "mkdtemp failed";
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string file(std::string_view name) const { return (path_ / name).string(); }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using best::test::TempDir;
 
 UeState sample() {
     UeState s;
@@ -114,7 +97,7 @@ TEST(UeStateFile, EncodeDecodeRoundTrip) {
 }
 
 TEST(UeStateFile, SaveIsMode0600AndLoadGivesItBack) {
-    TempDir dir;
+    TempDir dir("best-ue-test-");
     FileStateStore store(dir.file("ue.state"));
     auto missing = store.load();
     ASSERT_TRUE(missing.has_value()) << "no file yet: an empty state";
@@ -139,7 +122,7 @@ TEST(UeStateFile, SaveIsMode0600AndLoadGivesItBack) {
 }
 
 TEST(UeStateFile, GroupOrOtherPermissionsAreRefused) {
-    TempDir dir;
+    TempDir dir("best-ue-test-");
     FileStateStore store(dir.file("ue.state"));
     ASSERT_TRUE(store.save(sample()).has_value());
     for (mode_t m : {0640, 0604, 0660, 0644}) {
@@ -153,12 +136,12 @@ TEST(UeStateFile, GroupOrOtherPermissionsAreRefused) {
     ::chmod(store.path().c_str(), 0600);
     EXPECT_TRUE(store.load().has_value());
     // A directory (or anything but a regular file) is refused too.
-    FileStateStore notFile(dir.path().string());
+    FileStateStore notFile(dir.path());
     EXPECT_EQ(errcOf(notFile.load()), static_cast<int>(StateFileErrc::insecure_mode));
 }
 
 TEST(UeStateFile, CorruptFilesAreRefusedWithAClearError) {
-    TempDir dir;
+    TempDir dir("best-ue-test-");
     const std::string path = dir.file("ue.state");
     FileStateStore store(path);
     ASSERT_TRUE(store.save(sample()).has_value());
@@ -250,7 +233,7 @@ TEST(UeStateFile, AnotherSubscribersStateIsRefusedByTheEngine) {
 }
 
 TEST(UeStateFile, NonceStaysMonotonicAcrossRestarts) {
-    TempDir dir;
+    TempDir dir("best-ue-test-");
     const std::string path = dir.file("ue.state");
     TestHsePeer peer(exampleSubscriber(1));
     SoftUsim usim = exampleSoftUsim();
