@@ -74,6 +74,24 @@ struct RefreshRig {
         const auto o = sent();
         ASSERT_TRUE(std::holds_alternative<emsdp::UeManageKeysRequest>(o.body));
     }
+    // A new 5G refresh vector, fed to the UE in the HSE's Manage Keys Response for `newKid`.
+    RefreshVector feedResponse(std::uint8_t newKid) {
+        RefreshVector v = rig.peer.refreshVector(KA::fiveG);
+        rig.h.feed(rig.peer.manageKeysResponse(v, KA::fiveG, newKid));
+        return v;
+    }
+    // A new 5G refresh vector, fed to the UE in an HSE Manage Keys Request for `newKid`.
+    RefreshVector feedRequest(std::uint8_t newKid, RefreshOrigin origin = RefreshOrigin::hse) {
+        RefreshVector v = rig.peer.refreshVector(KA::fiveG);
+        rig.h.feed(rig.peer.manageKeysRequest(v, KA::fiveG, newKid, origin));
+        return v;
+    }
+    // terminate(), answered by the HSE; clears the output.
+    void endSession() {
+        ASSERT_TRUE(rig.h.engine().terminate(rig.h.now, rig.h.out).has_value());
+        rig.h.feed(rig.peer.seal(emsdp::SessionTerminateResponse{}));
+        rig.h.out.clear();
+    }
     Harness& h() { return rig.h; }
     TestHsePeer& peer() { return rig.peer; }
     const UeState& state() { return rig.h.engine().state(); }
@@ -130,8 +148,7 @@ TEST(UeRefresh, HseTriggeredAnswersWithTheKeyConfirmationForEachOrigin) {
     for (const RefreshOrigin origin : {RefreshOrigin::hse, RefreshOrigin::eas, RefreshOrigin::ue}) {
         SCOPED_TRACE(static_cast<int>(origin));
         RefreshRig r;
-        const auto v = r.peer().refreshVector(KA::fiveG);
-        r.h().feed(r.peer().manageKeysRequest(v, KA::fiveG, 3, origin));
+        const auto v = r.feedRequest(3, origin);
         EXPECT_TRUE(drops(r.h().out).empty());
         EXPECT_EQ(r.counting.calls, 1u);
         const auto o = r.sent();
@@ -196,8 +213,7 @@ TEST(UeRefresh, UeTriggeredSyncFailureSendsAutsThenTheHseRefreshWithOriginUeSucc
     RefreshRig r;
     r.request();
     r.peer().subscriber().nextSeq = 1;  // the SEQ the USIM already accepted
-    const auto stale = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysResponse(stale, KA::fiveG, 2));
+    const auto stale = r.feedResponse(2);
     const auto o = r.sent();
     const auto* rj = std::get_if<emsdp::MessageReject>(&o.body);
     ASSERT_NE(rj, nullptr);
@@ -244,8 +260,7 @@ TEST(UeRefresh, HseTriggeredMacFailureAnswersCause0x0A) {
 TEST(UeRefresh, HseTriggeredSyncFailureAnswersAutsAndTheNextRequestSucceeds) {
     RefreshRig r;
     r.peer().subscriber().nextSeq = 1;
-    const auto stale = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(stale, KA::fiveG, 2));
+    const auto stale = r.feedRequest(2);
     const auto resp = r.sentAs<emsdp::UeManageKeysResponse>();
     ASSERT_TRUE(resp.has_value());
     EXPECT_EQ(resp->cause, Cause::synch_failure);
@@ -255,8 +270,7 @@ TEST(UeRefresh, HseTriggeredSyncFailureAnswersAutsAndTheNextRequestSucceeds) {
     EXPECT_EQ(failed.origin, RefreshOrigin::hse);
     r.h().out.clear();
     ASSERT_TRUE(r.peer().resync(stale.rand, *resp->auts));
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(v, KA::fiveG, 2));
+    const auto v = r.feedRequest(2);
     const auto ok = r.sentAs<emsdp::UeManageKeysResponse>();
     ASSERT_TRUE(ok.has_value());
     ASSERT_TRUE(ok->keyConfirmation.has_value());
@@ -271,8 +285,7 @@ TEST(UeRefresh, MissingSeparationBitIsAMacFailureWithoutRunningTheUsim) {
         RefreshRig r;
         r.request();
         r.peer().subscriber().amf = {0x39, 0xb9};  // separation bit clear
-        const auto v = r.peer().refreshVector(KA::fiveG);
-        r.h().feed(r.peer().manageKeysResponse(v, KA::fiveG, 2));
+        const auto v = r.feedResponse(2);
         EXPECT_EQ(r.counting.calls, 0u);
         const auto rj = r.sentAs<emsdp::MessageReject>();
         ASSERT_TRUE(rj.has_value());
@@ -320,8 +333,7 @@ TEST(UeRefresh, OtherKeyAgreementOrTheCurrentKidIsRejected0x01WithoutTheUsim) {
     }
     {
         RefreshRig r;
-        const auto v = r.peer().refreshVector(KA::fiveG);
-        r.h().feed(r.peer().manageKeysRequest(v, KA::fiveG, 1));  // KID 1 is the current set
+        r.feedRequest(1);  // KID 1 is the current set
         const auto rj = r.sentAs<emsdp::MessageReject>();
         ASSERT_TRUE(rj.has_value());
         EXPECT_EQ(rj->cause, Cause::invalid_format);
@@ -334,8 +346,7 @@ TEST(UeRefresh, OtherKeyAgreementOrTheCurrentKidIsRejected0x01WithoutTheUsim) {
 
 TEST(UeRefresh, RepeatedHseRequestGetsTheCachedAnswerReprotectedWithoutAka) {
     RefreshRig r;
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(v, KA::fiveG, 2));
+    const auto v = r.feedRequest(2);
     const auto first = r.sent();
     r.h().out.clear();
     // The HSE resends the same content under its next COUNT (its answer was lost).
@@ -350,8 +361,7 @@ TEST(UeRefresh, RepeatedHseRequestGetsTheCachedAnswerReprotectedWithoutAka) {
 
     // A cached failure (0x0B with the same AUTS) is repeated the same way.
     r.peer().subscriber().nextSeq = 1;
-    const auto stale = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(stale, KA::fiveG, 3));
+    const auto stale = r.feedRequest(3);
     const auto fail1 = r.sent();
     r.h().feed(r.peer().manageKeysRequest(stale, KA::fiveG, 3));
     const auto fail2 = r.sent();
@@ -366,8 +376,7 @@ TEST(UeRefresh, RepeatedHseRequestGetsTheCachedAnswerReprotectedWithoutAka) {
 TEST(UeRefresh, HseRequestRepeatedWhileTheUsimRunsIsDropped) {
     RefreshRig r;
     r.h().setUsim(nullptr);  // the USIM answers later (PC/SC worker)
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(v, KA::fiveG, 2));
+    const auto v = r.feedRequest(2);
     ASSERT_EQ(r.h().out.akaRequests.size(), 1u);
     const AkaRequest pending = r.h().out.akaRequests[0];
     EXPECT_TRUE(r.h().engine().refreshOutstanding());
@@ -386,8 +395,7 @@ TEST(UeRefresh, HseRequestRepeatedWhileTheUsimRunsIsDropped) {
 TEST(UeRefresh, ResponseWithARandAlreadyRunIsDone) {
     RefreshRig r;
     r.request();
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysResponse(v, KA::fiveG, 2));
+    const auto v = r.feedResponse(2);
     ASSERT_EQ(single<RefreshCompleted>(r.h().out).newKid, 2);
     r.h().out.clear();
     // A stray copy with no request outstanding is ignored.
@@ -426,8 +434,7 @@ TEST(UeRefresh, ResponseWithARandThatFailedGetsTheSameRejectAgain) {
 
 TEST(UeRefresh, UnsolicitedResponseIsDroppedWithoutTheUsim) {
     RefreshRig r;
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysResponse(v, KA::fiveG, 2));
+    r.feedResponse(2);
     EXPECT_EQ(drops(r.h().out), std::vector<DropReason>{DropReason::unexpected_command});
     EXPECT_EQ(r.counting.calls, 0u);
     EXPECT_FALSE(r.state().pending.has_value());
@@ -438,12 +445,10 @@ TEST(UeRefresh, UnsolicitedResponseIsDroppedWithoutTheUsim) {
 TEST(UeRefresh, ANewRefreshReplacesTheUnusedPendingSet) {
     RefreshRig r;
     r.request();
-    const auto v2 = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysResponse(v2, KA::fiveG, 2));
+    r.feedResponse(2);
     ASSERT_EQ(r.h().engine().pendingKid(), std::optional<std::uint8_t>(2));
     r.h().out.clear();
-    const auto v3 = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(v3, KA::fiveG, 3));
+    const auto v3 = r.feedRequest(3);
     EXPECT_EQ(r.h().engine().pendingKid(), std::optional<std::uint8_t>(3));
     EXPECT_EQ(hexOf(r.state().pending->kint), hexOf(v3.kint));
     EXPECT_EQ(r.state().current->kid, 1);
@@ -454,12 +459,10 @@ TEST(UeRefresh, ANewRefreshReplacesTheUnusedPendingSet) {
 TEST(UeRefresh, ANewerHseRequestReplacesOneTheUsimIsStillAnswering) {
     RefreshRig r;
     r.h().setUsim(nullptr);
-    const auto v2 = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(v2, KA::fiveG, 2));
+    r.feedRequest(2);
     const AkaRequest old = r.h().out.akaRequests.at(0);
     r.h().out.clear();
-    const auto v3 = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(v3, KA::fiveG, 3));
+    const auto v3 = r.feedRequest(3);
     EXPECT_EQ(single<RefreshFailed>(r.h().out).reason, RefreshFailure::abandoned);
     const AkaRequest fresh = r.h().out.akaRequests.at(0);
     r.h().out.clear();
@@ -476,15 +479,13 @@ TEST(UeRefresh, ANewerHseRequestReplacesOneTheUsimIsStillAnswering) {
 TEST(UeRefresh, HseRequestCrossingTheUesOwnRequestIsAnsweredAndTheLastSetIsPending) {
     RefreshRig r;
     r.request();
-    const auto vh = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(vh, KA::fiveG, 2));
+    r.feedRequest(2);
     const auto resp = r.sentAs<emsdp::UeManageKeysResponse>();
     ASSERT_TRUE(resp.has_value());
     EXPECT_TRUE(resp->keyConfirmation.has_value());
     EXPECT_TRUE(r.h().engine().refreshOutstanding()) << "the UE's own request still waits";
     r.h().out.clear();
-    const auto vu = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysResponse(vu, KA::fiveG, 3));
+    const auto vu = r.feedResponse(3);
     EXPECT_EQ(single<RefreshCompleted>(r.h().out).newKid, 3);
     EXPECT_EQ(r.h().engine().pendingKid(), std::optional<std::uint8_t>(3));
     EXPECT_EQ(hexOf(r.state().pending->kint), hexOf(vu.kint));
@@ -497,12 +498,9 @@ TEST(UeRefresh, PendingSetLifetimeCountsFromItsOwnAka) {
     const std::int64_t currentCreated = r.state().current->created;
     r.h().now.wallSeconds = currentCreated + 50'000;
     r.request();
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysResponse(v, KA::fiveG, 2));
+    r.feedResponse(2);
     ASSERT_EQ(r.state().pending->created, currentCreated + 50'000);
-    ASSERT_TRUE(r.h().engine().terminate(r.h().now, r.h().out).has_value());
-    r.h().feed(r.peer().seal(emsdp::SessionTerminateResponse{}));
-    r.h().out.clear();
+    r.endSession();
     // The current set has expired; the pending one has 50,000 s left: resumption with it.
     r.h().now.wallSeconds = currentCreated + 86'400;
     EXPECT_TRUE(r.state().current->expired(r.h().now.wallSeconds));
@@ -544,8 +542,7 @@ TEST(UeRefresh, NextSessionResumesWithThePendingSetWhichThenReplacesTheOldOne) {
     RefreshRig r;
     const Key256 oldKint = r.peer().kint();
     r.request();
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysResponse(v, KA::fiveG, 2));
+    const auto v = r.feedResponse(2);
     r.h().out.clear();
     ASSERT_TRUE(r.h().engine().terminate(r.h().now, r.h().out).has_value());
     r.h().feed(r.peer().seal(emsdp::SessionTerminateResponse{}));
@@ -580,9 +577,7 @@ TEST(UeRefresh, NextSessionResumesWithThePendingSetWhichThenReplacesTheOldOne) {
 
     // The old set is never used again: the next session resumes with KID 2, nonce + 1.
     r.h().out.clear();
-    ASSERT_TRUE(r.h().engine().terminate(r.h().now, r.h().out).has_value());
-    r.h().feed(r.peer().seal(emsdp::SessionTerminateResponse{}));
-    r.h().out.clear();
+    r.endSession();
     r.h().start();
     const Bytes again = r.h().only();
     auto p2 = emsdp::parseSessionRequest(again);
@@ -599,8 +594,7 @@ TEST(UeRefresh, NextSessionResumesWithThePendingSetWhichThenReplacesTheOldOne) {
 TEST(UeRefresh, TerminationAbandonsARefreshWaitingForTheUsim) {
     RefreshRig r;
     r.h().setUsim(nullptr);
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(v, KA::fiveG, 2));
+    r.feedRequest(2);
     const AkaRequest run = r.h().out.akaRequests.at(0);
     r.h().out.clear();
     ASSERT_TRUE(r.h().engine().terminate(r.h().now, r.h().out).has_value());
@@ -614,8 +608,7 @@ TEST(UeRefresh, TerminationAbandonsARefreshWaitingForTheUsim) {
     EXPECT_TRUE(r.h().out.datagrams.empty());
     EXPECT_FALSE(r.state().pending.has_value()) << "no set from an abandoned refresh";
     // While terminating, a new HSE request is not taken up.
-    const auto v2 = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(v2, KA::fiveG, 2));
+    r.feedRequest(2);
     EXPECT_EQ(drops(r.h().out), std::vector<DropReason>{DropReason::unexpected_command});
     EXPECT_TRUE(r.h().out.akaRequests.empty());
 }
@@ -629,8 +622,7 @@ TEST(UeRefresh, TerminationAbandonsTheUesOutstandingRequest) {
     EXPECT_EQ(failed.origin, RefreshOrigin::ue);
     r.h().out.clear();
     // The Response that crossed the Terminate Request is not acted on.
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysResponse(v, KA::fiveG, 2));
+    r.feedResponse(2);
     EXPECT_EQ(drops(r.h().out), std::vector<DropReason>{DropReason::unexpected_command});
     EXPECT_EQ(r.counting.calls, 0u);
     EXPECT_FALSE(r.state().pending.has_value());
@@ -640,8 +632,7 @@ TEST(UeRefresh, HseTerminationAbandonsARefreshWaitingForTheUsim) {
     RefreshRig r;
     r.h().setUsim(nullptr);
     r.request();
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysResponse(v, KA::fiveG, 2));
+    r.feedResponse(2);
     const AkaRequest run = r.h().out.akaRequests.at(0);
     r.h().out.clear();
     r.h().feed(r.peer().seal(emsdp::SessionTerminateRequest{}));
@@ -661,8 +652,7 @@ TEST(UeRefresh, RequestIsRefusedWhileARefreshIsUnderWay) {
     ASSERT_FALSE(again.has_value());
     EXPECT_EQ(again.error().code, static_cast<int>(UeErrc::busy));
     r.h().setUsim(nullptr);
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysResponse(v, KA::fiveG, 2));
+    r.feedResponse(2);
     ASSERT_EQ(r.h().out.akaRequests.size(), 1u);
     EXPECT_TRUE(r.h().engine().refreshOutstanding()) << "the USIM is running";
     auto during = r.h().engine().requestKeyRefresh(r.h().now, r.h().out);
@@ -699,8 +689,7 @@ TEST(UeRefresh, UsimErrorLeavesAnHseRequestUnansweredSoItsResendRunsAgain) {
     } broken;
     RefreshRig r;
     r.h().setUsim(&broken);
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(v, KA::fiveG, 2));
+    const auto v = r.feedRequest(2);
     EXPECT_EQ(eventsOf<UsimFailed>(r.h().out).size(), 1u);
     EXPECT_TRUE(eventsOf<RefreshFailed>(r.h().out).empty());
     EXPECT_TRUE(r.h().out.datagrams.empty());
@@ -724,8 +713,7 @@ TEST(UeRefresh, KeySetsNotStorableMeansNoRequestAndHseRequestsAreIgnored) {
     EXPECT_EQ(refused.error().code, static_cast<int>(UeErrc::not_allowed));
     EXPECT_NE(refused.error().message.find("A8"), std::string::npos) << refused.error().message;
     EXPECT_TRUE(r.h().out.datagrams.empty());
-    const auto v = r.peer().refreshVector(KA::fiveG);
-    r.h().feed(r.peer().manageKeysRequest(v, KA::fiveG, 2));
+    r.feedRequest(2);
     EXPECT_EQ(drops(r.h().out), std::vector<DropReason>{DropReason::unexpected_command});
     EXPECT_TRUE(r.h().out.datagrams.empty());
     EXPECT_EQ(r.counting.calls, 0u);
