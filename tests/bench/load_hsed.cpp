@@ -79,6 +79,10 @@ struct Options {
     std::size_t upSessions = 1000;
     std::size_t upMessages = 2000000;  // sealed before each UP run (bounded memory)
     std::size_t sockets = 64;          // UP: source sockets
+    int hold = 0;
+    bool warmSubscribers =
+        false;  // memory: every subscriber once (terminated) before reading  // memory: seconds to
+                // keep best-hsed up after the reading (inspection)
     int daemonCpu = -1;
     int driverCpu = -1;
     std::string hsed;
@@ -466,6 +470,51 @@ public:
     }
 
     int fd(std::size_t i) const { return fds_[i]; }
+
+    // Every established UE sends Session Terminate Request (paced); answers are processed for
+    // `ms`. Returns the sessions whose termination was answered.
+    std::size_t terminateAll(std::chrono::milliseconds ms) {
+        terminated_ = 0;
+        std::size_t sent = 0;
+        auto send = [this](std::size_t i, ue::Output& o) {
+            for (const auto& d : o.datagrams)
+                ::sendto(fds_[i % fds_.size()], d.data(), d.size(), 0,
+                         reinterpret_cast<const sockaddr*>(&hse_), sizeof hse_);
+        };
+        for (std::size_t i = 0; i < ues_.size(); ++i) {
+            Ue& u = ues_[i];
+            if (!u.engine || u.engine->phase() != ue::Phase::established)
+                continue;
+            ue::Output o;
+            if (!u.engine->terminate(ue::UeTime::now(), o))
+                continue;
+            send(i, o);
+            // Paced: at most 100 unanswered, so the daemon's socket buffer does not overflow.
+            if (++sent % 100 == 0) {
+                const auto until = Clock::now() + 50ms;
+                while (terminated_ + 5 < sent && Clock::now() < until)
+                    poll(1);
+            }
+        }
+        // The engines resend an unanswered Terminate Request at 4 s (A13).
+        const auto resendAt = Clock::now() + 4200ms;
+        while (Clock::now() < resendAt)
+            poll(5);
+        for (std::size_t i = 0; i < ues_.size(); ++i) {
+            Ue& u = ues_[i];
+            if (!u.engine || u.engine->phase() != ue::Phase::terminating)
+                continue;
+            ue::Output o;
+            u.engine->onTimer(ue::UeTime::now(), o);
+            send(i, o);
+        }
+        const auto end = Clock::now() + ms;
+        while (Clock::now() < end)
+            poll(5);
+        return terminated_;
+    }
+
+    void rewind() { next_ = 0; }
     const sockaddr_in& hse() const { return hse_; }
 
 private:
@@ -602,6 +651,8 @@ private:
                     ++counts_.other;
                 }
                 release(i, false);
+            } else if (const auto* t = std::get_if<ue::SessionTerminated>(&ev)) {
+                terminated_ += t->answered ? 1 : 0;
             } else if (std::holds_alternative<ue::FallbackToFull>(ev)) {
                 ++counts_.fallbacks;
             } else if (std::holds_alternative<ue::UsimFailed>(ev) ||
@@ -651,6 +702,7 @@ private:
     std::map<std::uint32_t, std::size_t> bySession_;
     std::vector<std::size_t> awaiting_;  // established at the UE, not yet seen confirmed
     std::unordered_set<std::uint32_t> unconfirmed_;  // their Session IDs
+    std::size_t terminated_ = 0;
     std::size_t next_ = 0;
     bool resumption_ = false;
     bool sendUp_ = true;
@@ -939,6 +991,18 @@ MemResult measureMemory(const Options& o) {
     // Warm-up: caches, rate-limit tables, SQLite page cache reach their working size.
     d.establish(false, Clock::now() + 3600s, o.warmup);
     d.drain(2000ms);
+    if (o.warmSubscribers) {
+        // Every subscriber once, then terminated: per-subscriber state of the daemon (the SQN
+        // allocator's in-memory ranges, the KeyVault's key cache, rate-limit buckets) exists
+        // before the first reading, so the delta is the sessions' own.
+        d.establish(false, Clock::now() + 3600s, o.sessions);
+        d.drain(5000ms);
+        const std::size_t t = d.terminateAll(5000ms);
+        std::printf("# warm subscribers: %zu sessions terminated (answered)\n", t);
+        d.rewind();
+        d.establish(false, Clock::now() + 3600s, o.warmup);  // the warm-up set again
+        d.drain(2000ms);
+    }
     std::this_thread::sleep_for(1500ms);
     d.confirmations();
     const std::uint64_t before = d.counts().confirmed;
@@ -967,6 +1031,11 @@ MemResult measureMemory(const Options& o) {
         static_cast<unsigned long long>(c.timedOut), static_cast<unsigned long long>(c.upResent),
         rss0, rss1, m.bytesPerSession);
     std::fflush(stdout);
+    if (o.hold > 0) {
+        std::printf("# holding best-hsed pid %d for %d s\n", static_cast<int>(hse.pid()), o.hold);
+        std::fflush(stdout);
+        std::this_thread::sleep_for(std::chrono::seconds(o.hold));
+    }
     hse.stop();
     return m;
 }
@@ -976,7 +1045,8 @@ void usage() {
         stderr,
         "usage: load_hsed --mode full|resume|up|memory|all|smoke [--runs N] [--seconds S]\n"
         "         [--subscribers N] [--sessions N] [--warmup N] [--window N] [--up-sessions N]\n"
-        "         [--up-messages N] [--sockets N] [--daemon-cpu C] [--driver-cpu C]\n"
+        "         [--up-messages N] [--sockets N] [--daemon-cpu C] [--driver-cpu C] [--hold S]\n"
+        "         [--warm-subscribers]\n"
         "         [--hsed PATH] [--hsectl PATH] [--bench-config FILE]\n"
         "Defaults: BEST_HSED, BEST_HSECTL, BEST_BENCH_CONFIG from the environment.\n");
 }
@@ -1019,6 +1089,10 @@ int run(int argc, char** argv) {
             o.upMessages = std::stoul(val());
         else if (a == "--sockets")
             o.sockets = std::stoul(val());
+        else if (a == "--warm-subscribers")
+            o.warmSubscribers = true;
+        else if (a == "--hold")
+            o.hold = std::stoi(val());
         else if (a == "--daemon-cpu")
             o.daemonCpu = std::stoi(val());
         else if (a == "--driver-cpu")
