@@ -48,6 +48,39 @@ std::uint32_t num(const std::string& s, int base = 10) {
     return u32(s, base);
 }
 
+// The one element of `items` whose `name` starts with `prefix`; fails the running test (and
+// returns the last match, or an empty element) when there is none or more than one.
+template <typename T>
+const T& onlyOne(const std::vector<T>& items, std::string T::*name, std::string_view prefix,
+                 const char* what) {
+    const T* found = nullptr;
+    int hits = 0;
+    for (const T& item : items) {
+        if (startsWith(item.*name, prefix)) {
+            found = &item;
+            ++hits;
+        }
+    }
+    if (hits != 1) {
+        ADD_FAILURE() << hits << " " << what << " start with '" << prefix << "'";
+        static const T empty;
+        return found != nullptr ? *found : empty;
+    }
+    return *found;
+}
+
+// The text after the first `key` in `lines`, up to the first of `stops`; fails the running test
+// when no line holds `key`.
+std::string afterIn(const std::vector<std::string>& lines, std::string_view key,
+                    std::string_view stops, const std::string& where) {
+    for (const std::string& l : lines) {
+        if (l.find(key) != std::string::npos)
+            return tokenAfter(l, key, stops);
+    }
+    ADD_FAILURE() << "no line of " << where << " holds '" << key << "'";
+    return {};
+}
+
 void parseMessage(ExampleMessage& m) {
     for (const std::string& raw : m.block.lines) {
         const std::string l = trim(raw);
@@ -110,6 +143,10 @@ std::string tokenAfter(std::string_view line, std::string_view key, std::string_
     return std::string(rest.substr(0, rest.find_first_of(stops)));
 }
 
+void failLength(std::string_view hex, std::size_t want, std::size_t got) {
+    ADD_FAILURE() << "expected " << want << " octets, got " << got << ": " << hex;
+}
+
 Bytes hexBytes(std::string_view hex) {
     auto b = fromHex(hex, "example hex");
     EXPECT_TRUE(b.has_value()) << "bad hex in the example: " << hex;
@@ -140,12 +177,7 @@ Bytes Block::lastHex(std::string_view prefix) const {
 }
 
 std::string Block::after(std::string_view key, std::string_view stops) const {
-    for (const std::string& l : lines) {
-        if (l.find(key) != std::string::npos)
-            return tokenAfter(l, key, stops);
-    }
-    ADD_FAILURE() << "no line holds '" << key << "' under '" << heading << "'";
-    return {};
+    return afterIn(lines, key, stops, "'" + heading + "'");
 }
 
 const ExampleFile& ExampleFile::instance() {
@@ -201,46 +233,15 @@ void ExampleFile::load() {
 }
 
 const Block& ExampleFile::block(std::string_view prefix) const {
-    const Block* found = nullptr;
-    int hits = 0;
-    for (const Block& b : blocks_) {
-        if (startsWith(b.heading, prefix)) {
-            found = &b;
-            ++hits;
-        }
-    }
-    if (hits != 1) {
-        ADD_FAILURE() << hits << " blocks start with '" << prefix << "'";
-        static const Block empty;
-        return found != nullptr ? *found : empty;
-    }
-    return *found;
+    return onlyOne(blocks_, &Block::heading, prefix, "blocks");
 }
 
 const ExampleMessage& ExampleFile::message(std::string_view titlePrefix) const {
-    const ExampleMessage* found = nullptr;
-    int hits = 0;
-    for (const ExampleMessage& m : messages_) {
-        if (startsWith(m.title, titlePrefix)) {
-            found = &m;
-            ++hits;
-        }
-    }
-    if (hits != 1) {
-        ADD_FAILURE() << hits << " messages start with '" << titlePrefix << "'";
-        static const ExampleMessage empty;
-        return found != nullptr ? *found : empty;
-    }
-    return *found;
+    return onlyOne(messages_, &ExampleMessage::title, titlePrefix, "messages");
 }
 
 std::string ExampleFile::after(std::string_view key, std::string_view stops) const {
-    for (const std::string& l : lines_) {
-        if (l.find(key) != std::string::npos)
-            return tokenAfter(l, key, stops);
-    }
-    ADD_FAILURE() << "no line of the example holds '" << key << "'";
-    return {};
+    return afterIn(lines_, key, stops, "the example");
 }
 
 ExampleResync ExampleFile::resync() const {

@@ -4,6 +4,7 @@
 // test (and returns an empty value), so a changed file shows as a failure, never as a skip.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -112,6 +113,21 @@ private:
 };
 
 Bytes hexBytes(std::string_view hex);  // fails the running test on bad hex
+
+// Fails the running test: `hex` has `got` octets where `want` were expected.
+void failLength(std::string_view hex, std::size_t want, std::size_t got);
+
+// `hex` as exactly N octets; fails the running test on bad hex or another length.
+template <std::size_t N>
+std::array<std::uint8_t, N> hexArray(std::string_view hex) {
+    std::array<std::uint8_t, N> a{};
+    const Bytes b = hexBytes(hex);
+    if (b.size() != N)
+        failLength(hex, N, b.size());
+    for (std::size_t i = 0; i < N && i < b.size(); ++i)
+        a[i] = b[i];
+    return a;
+}
 
 // The text after the first `key` in `line`, up to (not including) the first of `stops`; empty
 // when `key` is absent.

@@ -31,12 +31,7 @@ bool failsWith(const R& r, CryptoErrc code) {
 
 template <std::size_t N>
 std::array<std::uint8_t, N> arr(const std::string& h) {
-    std::array<std::uint8_t, N> a{};
-    const Bytes b = hexBytes(h);
-    EXPECT_EQ(b.size(), N) << h;
-    for (std::size_t i = 0; i < N && i < b.size(); ++i)
-        a[i] = b[i];
-    return a;
+    return best::test::hexArray<N>(h);
 }
 template <typename S>
 S sec(const std::string& h) {

@@ -27,6 +27,7 @@ namespace {
 using best::test::Block;
 using best::test::ExampleFile;
 using best::test::ExampleMessage;
+using best::test::hexArray;
 using best::test::hexBytes;
 using best::test::must;
 using best::test::tokenAfter;
@@ -51,16 +52,6 @@ constexpr std::uint32_t kSidFull = 0x01020304;
 constexpr std::uint32_t kSidResumed = 0x0a0b0c0d;
 constexpr std::uint64_t kNonceFull = 0x0001020304050607;
 constexpr std::uint64_t kNonceResume = 0x1122334455667788;
-
-template <std::size_t N>
-std::array<std::uint8_t, N> arr(std::string_view h) {
-    std::array<std::uint8_t, N> a{};
-    const Bytes b = hexBytes(h);
-    EXPECT_EQ(b.size(), N) << h;
-    for (std::size_t i = 0; i < N && i < b.size(); ++i)
-        a[i] = b[i];
-    return a;
-}
 
 std::string hx(ByteView v) {
     return toHex(v);
@@ -96,8 +87,9 @@ KeySet deriveKeySet(KeyAgreement ka, std::string_view rand, std::uint64_t seq) {
     const SubscriberK k(ByteView(hexBytes(kK)));
     const best::Opc opc(ByteView(hexBytes(kOpc)));
     crypto::SoftAes128 ek(k);
-    s.vector = must(crypto::generateVector(ek, opc, arr<16>(rand), sqnFor(seq), arr<2>(kAmf)),
-                    "Milenage vector");
+    s.vector =
+        must(crypto::generateVector(ek, opc, hexArray<16>(rand), sqnFor(seq), hexArray<2>(kAmf)),
+             "Milenage vector");
     for (std::size_t i = 0; i < 6; ++i)
         s.sqnXorAk[i] = s.vector.autn[i];
     s.root = must(crypto::deriveRoot(ka, s.vector.ck, s.vector.ik, plmn(), s.sqnXorAk), "R");
@@ -455,7 +447,7 @@ TEST(WorkedExample, DerivedKeysOfEveryKeySet) {
     EXPECT_EQ(hx(x.ksess0.view()), hx(resumption.lastHex("KSess0 =")));
     EXPECT_EQ(hx(x.ksess0CpInt.view()), hx(resumption.lastHex("KSess0 CP-int =")));
     // Key confirmation of the HSE-triggered refresh (new KInt of KID 3, Session ID, RAND).
-    auto kc = crypto::deriveKeyConfirmation(x.kid3.kint, kSidFull, arr<16>(kRandHseRefresh));
+    auto kc = crypto::deriveKeyConfirmation(x.kid3.kint, kSidFull, hexArray<16>(kRandHseRefresh));
     ASSERT_TRUE(kc);
     EXPECT_EQ(hx(*kc), hx(f.block("Pending key set KID 3").lastHex("key confirmation =")));
     // The AUTNs of the file are the Milenage AUTNs of these vectors.
@@ -496,6 +488,28 @@ TEST(WorkedExample, FullSessionRequestUeAndHseSides) {
     EXPECT_TRUE(p->body.ueConfiguration.supportsCiphering(crypto::kAlgEia2));
 }
 
+// The Session Start `m` both ways, under the session's keys: the HSE seals `body` (KID `kid`,
+// Session ID `sessionId`) to the example's octets; the UE parses them (into `parsed`), makes its
+// channel from what it parsed and accepts the message.
+void startBothWays(const ExampleMessage& m, const Session& s, std::uint8_t kid,
+                   std::uint32_t sessionId, const SessionStart& body,
+                   std::optional<SecureChannel>& hse, std::optional<SecureChannel>& ue,
+                   std::optional<ParsedSessionStart>& parsed) {
+    expectStatelessCp(m, s.keys.cpInt, body);
+    Header h;
+    h.kid = kid;
+    h.sessionId = sessionId;
+    hse = channel(channelConfigFor(Side::network, h, body), s.keys);
+    ASSERT_TRUE(hse);
+    EXPECT_EQ(hx(sealedWith(*hse, body)), hx(m.octets));
+    auto p = parseSessionStart(m.octets);
+    ASSERT_TRUE(p) << dropReasonName(p.error());
+    parsed = *p;
+    ue = channel(channelConfigFor(Side::ue, parsed->header, parsed->body), s.keys);
+    ASSERT_TRUE(ue);
+    expectCpReceived(ue->acceptSessionStart(m.octets), m, body);
+}
+
 // Session Starts A, B, C: the HSE seals, the UE parses, derives the same keys, verifies the
 // MAC and checks the request checksum against the request it sent.
 void sessionStartRoundTrip(const char* title, const KeySet& ks, const Session& s, Service service,
@@ -505,25 +519,13 @@ void sessionStartRoundTrip(const char* title, const KeySet& ks, const Session& s
     const ExampleMessage& request = msg("Session Request, UE -> HSE");
     const RequestChecksum sum = must(requestChecksum(request.octets), "checksum");
     const SessionStart body = sessionStart(ks, service, sum, true);
-    expectStatelessCp(m, s.keys.cpInt, body);
-
-    Header h;
-    h.kid = 1;
-    h.sessionId = kSidFull;
-    hse = channel(channelConfigFor(Side::network, h, body), s.keys);
-    ASSERT_TRUE(hse);
-    EXPECT_EQ(hx(sealedWith(*hse, body)), hx(m.octets));
-
-    // UE.
     auto r = route(m.octets, Side::ue);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->kind, RouteKind::session);
-    auto parsed = parseSessionStart(m.octets);
-    ASSERT_TRUE(parsed) << dropReasonName(parsed.error());
+    std::optional<ParsedSessionStart> parsed;
+    startBothWays(m, s, 1, kSidFull, body, hse, ue, parsed);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
     EXPECT_TRUE(parsed->body == body);
-    ue = channel(channelConfigFor(Side::ue, parsed->header, parsed->body), s.keys);
-    ASSERT_TRUE(ue);
-    expectCpReceived(ue->acceptSessionStart(m.octets), m, body);
     EXPECT_EQ(hx(parsed->body.requestChecksum),
               hx(must(requestChecksum(request.octets), "UE checksum")));
 }
@@ -693,19 +695,12 @@ TEST(WorkedExample, ResumptionWithThePendingKeySet) {
     // Session Start (resumed): no RAND/AUTN, same KID 3, new Session ID.
     const ExampleMessage& s = msg("Session Start (resumed),");
     const SessionStart body = sessionStart(x.kid3, Service::upConfidentiality, sum, false);
-    expectStatelessCp(s, x.resumed.keys.cpInt, body);
-    Header h;
-    h.kid = 3;
-    h.sessionId = kSidResumed;
-    auto hse = channel(channelConfigFor(Side::network, h, body), x.resumed.keys);
-    ASSERT_TRUE(hse);
-    EXPECT_EQ(hx(sealedWith(*hse, body)), hx(s.octets));
-    auto parsed = parseSessionStart(s.octets);
-    ASSERT_TRUE(parsed) << dropReasonName(parsed.error());
+    std::optional<SecureChannel> hse;
+    std::optional<SecureChannel> ue;
+    std::optional<ParsedSessionStart> parsed;
+    startBothWays(s, x.resumed, 3, kSidResumed, body, hse, ue, parsed);
+    ASSERT_FALSE(HasFatalFailure());
     EXPECT_FALSE(parsed->body.rand.has_value());
-    auto ue = channel(channelConfigFor(Side::ue, parsed->header, parsed->body), x.resumed.keys);
-    ASSERT_TRUE(ue);
-    expectCpReceived(ue->acceptSessionStart(s.octets), s, body);
     EXPECT_EQ(hx(parsed->body.requestChecksum), hx(sum));
 }
 
@@ -717,7 +712,7 @@ TEST(WorkedExample, SyncFailureRejectAndResync) {
     const best::Opc opc(ByteView(hexBytes(kOpc)));
     crypto::SoftAes128 ek(k);
     const crypto::Auts auts =
-        must(crypto::buildAuts(ek, opc, arr<16>(kRand1), sqnFor(kSeq1)), "AUTS");
+        must(crypto::buildAuts(ek, opc, hexArray<16>(kRand1), sqnFor(kSeq1)), "AUTS");
     EXPECT_EQ(hx(auts), hx(f.block("6. USIM sync failure").lastHex("MAC-S")));
 
     const ExampleMessage& m = msg("Message Reject 0x0B with AUTS,");
@@ -736,7 +731,7 @@ TEST(WorkedExample, SyncFailureRejectAndResync) {
     ASSERT_TRUE(p) << dropReasonName(p.error());
     EXPECT_TRUE(p->body == rej);
     const crypto::Sqn sqnMs =
-        must(crypto::recoverSqnMs(ek, opc, arr<16>(kRand1), *p->body.auts), "SQN_MS");
+        must(crypto::recoverSqnMs(ek, opc, hexArray<16>(kRand1), *p->body.auts), "SQN_MS");
     EXPECT_EQ(hx(sqnMs), hx(sqnFor(kSeq1)));
     const std::uint64_t seqHe = crypto::sqnToInt(sqnMs) >> 5;
     const std::string line = m.block.line("HSE:");
@@ -748,18 +743,11 @@ TEST(WorkedExample, SyncFailureRejectAndResync) {
     const RequestChecksum sum =
         must(requestChecksum(msg("Session Request, UE -> HSE").octets), "checksum");
     const SessionStart body = sessionStart(x.resync, Service::upConfidentiality, sum, true);
-    expectStatelessCp(s, x.afterResync.keys.cpInt, body);
-    Header h;
-    h.kid = 1;
-    h.sessionId = kSidFull;
-    auto hse = channel(channelConfigFor(Side::network, h, body), x.afterResync.keys);
-    ASSERT_TRUE(hse);
-    EXPECT_EQ(hx(sealedWith(*hse, body)), hx(s.octets));
-    auto parsed = parseSessionStart(s.octets);
-    ASSERT_TRUE(parsed) << dropReasonName(parsed.error());
-    auto ue = channel(channelConfigFor(Side::ue, parsed->header, parsed->body), x.afterResync.keys);
-    ASSERT_TRUE(ue);
-    expectCpReceived(ue->acceptSessionStart(s.octets), s, body);
+    std::optional<SecureChannel> hse;
+    std::optional<SecureChannel> ue;
+    std::optional<ParsedSessionStart> parsed;
+    startBothWays(s, x.afterResync, 1, kSidFull, body, hse, ue, parsed);
+    ASSERT_FALSE(HasFatalFailure());
     // The keys of the first attempt do not verify it.
     auto stale = channel(channelConfigFor(Side::ue, parsed->header, parsed->body), x.sc.keys);
     ASSERT_TRUE(stale);
