@@ -243,9 +243,11 @@ Header headerOf(const ExampleMessage& m) {
     return h;
 }
 
-Bytes sealedWith(SecureChannel& ch, const Body& body) {
+// The datagram `seal(out)` writes into a buffer of kMaxDatagram octets.
+template <typename Seal>
+Bytes sealedBy(Seal&& seal) {
     std::array<std::uint8_t, kMaxDatagram> out{};
-    auto n = ch.sealCp(body, out);
+    auto n = seal(out);
     if (!n) {
         ADD_FAILURE() << n.error().describe();
         return {};
@@ -253,14 +255,12 @@ Bytes sealedWith(SecureChannel& ch, const Body& body) {
     return Bytes(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(*n));
 }
 
+Bytes sealedWith(SecureChannel& ch, const Body& body) {
+    return sealedBy([&](auto& out) { return ch.sealCp(body, out); });
+}
+
 Bytes sealedUp(SecureChannel& ch, ByteView payload) {
-    std::array<std::uint8_t, kMaxDatagram> out{};
-    auto n = ch.sealUp(payload, out);
-    if (!n) {
-        ADD_FAILURE() << n.error().describe();
-        return {};
-    }
-    return Bytes(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(*n));
+    return sealedBy([&](auto& out) { return ch.sealUp(payload, out); });
 }
 
 // The stateless path with the file's header fields and COUNT and our key: must give the
@@ -285,6 +285,15 @@ void expectCpReceived(tl::expected<ReceivedCp, Verdict> r, const ExampleMessage&
     EXPECT_EQ(r->header.kid, m.kid);
     EXPECT_EQ(r->header.sessionId, m.sessionId);
     EXPECT_TRUE(r->body == body);
+}
+
+// A CP message of the running session: the stateless path and the sender's channel both give
+// the example's octets, and the receiver's channel opens them to `body`.
+void expectCpBothWays(const ExampleMessage& m, const Key128& cpInt, const Body& body,
+                      SecureChannel& sender, SecureChannel& receiver) {
+    expectStatelessCp(m, cpInt, body);
+    EXPECT_EQ(hx(sealedWith(sender, body)), hx(m.octets));
+    expectCpReceived(receiver.openCp(m.octets), m, body);
 }
 
 const ExampleMessage& msg(const char* title) {
@@ -608,42 +617,30 @@ TEST(WorkedExample, SessionCFullFlow) {
 
     // UE-triggered refresh: Manage Keys Request (CP-UL 0), Response (CP-DL 1).
     const ExampleMessage& mkReq = msg("Manage Keys Request (UE-triggered),");
-    expectStatelessCp(mkReq, x.sc.keys.cpInt, UeManageKeysRequest{});
-    EXPECT_EQ(hx(sealedWith(*ue, UeManageKeysRequest{})), hx(mkReq.octets));
-    expectCpReceived(hse->openCp(mkReq.octets), mkReq, UeManageKeysRequest{});
+    expectCpBothWays(mkReq, x.sc.keys.cpInt, UeManageKeysRequest{}, *ue, *hse);
 
     const ExampleMessage& mkResp = msg("Manage Keys Response, HSE -> UE");
     const HseManageKeysResponse resp{x.kid2.vector.rand, x.kid2.vector.autn, KeyAgreement::fiveG,
                                      2};
-    expectStatelessCp(mkResp, x.sc.keys.cpInt, resp);
-    EXPECT_EQ(hx(sealedWith(*hse, resp)), hx(mkResp.octets));
-    expectCpReceived(ue->openCp(mkResp.octets), mkResp, resp);
+    expectCpBothWays(mkResp, x.sc.keys.cpInt, resp, *hse, *ue);
 
     // HSE-triggered refresh: request (CP-DL 2), response with key confirmation (CP-UL 1).
     const ExampleMessage& hReq = msg("Manage Keys Request (HSE-triggered),");
     const HseManageKeysRequest hseReq{x.kid3.vector.rand, x.kid3.vector.autn, KeyAgreement::fiveG,
                                       3, RefreshOrigin::hse};
-    expectStatelessCp(hReq, x.sc.keys.cpInt, hseReq);
-    EXPECT_EQ(hx(sealedWith(*hse, hseReq)), hx(hReq.octets));
-    expectCpReceived(ue->openCp(hReq.octets), hReq, hseReq);
+    expectCpBothWays(hReq, x.sc.keys.cpInt, hseReq, *hse, *ue);
 
     const ExampleMessage& conf = msg("Manage Keys Response with key confirmation,");
     UeManageKeysResponse ueResp;
     ueResp.keyConfirmation =
         must(crypto::deriveKeyConfirmation(x.kid3.kint, kSidFull, x.kid3.vector.rand), "KC");
-    expectStatelessCp(conf, x.sc.keys.cpInt, ueResp);
-    EXPECT_EQ(hx(sealedWith(*ue, ueResp)), hx(conf.octets));
-    expectCpReceived(hse->openCp(conf.octets), conf, ueResp);
+    expectCpBothWays(conf, x.sc.keys.cpInt, ueResp, *ue, *hse);
 
     // Termination: request without Cause (CP-UL 2), response (CP-DL 3).
     const ExampleMessage& term = msg("Session Terminate Request,");
-    expectStatelessCp(term, x.sc.keys.cpInt, SessionTerminateRequest{});
-    EXPECT_EQ(hx(sealedWith(*ue, SessionTerminateRequest{})), hx(term.octets));
-    expectCpReceived(hse->openCp(term.octets), term, SessionTerminateRequest{});
+    expectCpBothWays(term, x.sc.keys.cpInt, SessionTerminateRequest{}, *ue, *hse);
     const ExampleMessage& termResp = msg("Session Terminate Response,");
-    expectStatelessCp(termResp, x.sc.keys.cpInt, SessionTerminateResponse{});
-    EXPECT_EQ(hx(sealedWith(*hse, SessionTerminateResponse{})), hx(termResp.octets));
-    expectCpReceived(ue->openCp(termResp.octets), termResp, SessionTerminateResponse{});
+    expectCpBothWays(termResp, x.sc.keys.cpInt, SessionTerminateResponse{}, *hse, *ue);
 
     // Four counters, each where the example left it.
     const CounterSnapshot hs = hse->counters();
