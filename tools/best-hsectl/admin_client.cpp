@@ -149,7 +149,11 @@ std::optional<hse::JsonValue> ask(const Cmd& cmd, const std::vector<std::string>
     return std::move(*answer);
 }
 
-std::string text(const hse::JsonValue& v) {
+// A member's value as text; "-" when absent or null.
+std::string text(const hse::JsonValue* p) {
+    if (p == nullptr)
+        return "-";
+    const hse::JsonValue& v = *p;
     switch (v.type) {
         case hse::JsonValue::Type::null:
             return "-";
@@ -226,11 +230,11 @@ int runUeShow(const std::vector<std::string>& args) {
             std::printf(
                 "  KID %s  %-8s  key agreement %s  created %s  lifetime %s s  used %s  "
                 "highest nonce %s\n",
-                text(*k.get("kid")).c_str(), text(*k.get("state")).c_str(),
-                text(*k.get("key_agreement")).c_str(),
-                formatTime(static_cast<std::int64_t>(k.get("created_at")->number)).c_str(),
-                text(*k.get("lifetime_seconds")).c_str(), text(*k.get("use_count")).c_str(),
-                text(*k.get("highest_nonce")).c_str());
+                text(k.get("kid")).c_str(), text(k.get("state")).c_str(),
+                text(k.get("key_agreement")).c_str(),
+                formatTime(static_cast<std::int64_t>(k.uint("created_at"))).c_str(),
+                text(k.get("lifetime_seconds")).c_str(), text(k.get("use_count")).c_str(),
+                text(k.get("highest_nonce")).c_str());
     if (const auto* t = a->get("tentative_kids"); t != nullptr && !t->items.empty()) {
         std::string kids;
         for (const auto& k : t->items)
@@ -244,16 +248,16 @@ int runUeShow(const std::vector<std::string>& args) {
     if (sessions != nullptr)
         for (const auto& x : sessions->items) {
             std::printf("  session %s  KID %s  %s (%s)  service %s  age %s s  idle %s s  peer %s\n",
-                        text(*x.get("session_id")).c_str(), text(*x.get("kid")).c_str(),
-                        text(*x.get("state")).c_str(), text(*x.get("kind")).c_str(),
-                        text(*x.get("service")).c_str(), text(*x.get("age_seconds")).c_str(),
-                        text(*x.get("idle_seconds")).c_str(), text(*x.get("peer")).c_str());
+                        text(x.get("session_id")).c_str(), text(x.get("kid")).c_str(),
+                        text(x.get("state")).c_str(), text(x.get("kind")).c_str(),
+                        text(x.get("service")).c_str(), text(x.get("age_seconds")).c_str(),
+                        text(x.get("idle_seconds")).c_str(), text(x.get("peer")).c_str());
             if (const auto* c = x.get("counters"))
                 std::printf(
                     "    counters: CP tx next %s, UP tx next %s, CP rx highest %s, UP rx "
                     "highest %s\n",
-                    text(*c->get("cp_tx_next")).c_str(), text(*c->get("up_tx_next")).c_str(),
-                    text(*c->get("cp_rx_highest")).c_str(), text(*c->get("up_rx_highest")).c_str());
+                    text(c->get("cp_tx_next")).c_str(), text(c->get("up_tx_next")).c_str(),
+                    text(c->get("cp_rx_highest")).c_str(), text(c->get("up_rx_highest")).c_str());
         }
     return cli::kExitOk;
 }
@@ -309,16 +313,16 @@ int runDaemonStatus(const std::vector<std::string>& args) {
         emitJson(*a);
         return up ? cli::kExitOk : cli::kExitCheckFailed;
     }
-    std::printf("daemon: pid %s, up %s s, config %s\n", text(*a->get("pid")).c_str(),
-                text(*a->get("uptime_seconds")).c_str(), a->str("config").c_str());
+    std::printf("daemon: pid %s, up %s s, config %s\n", text(a->get("pid")).c_str(),
+                text(a->get("uptime_seconds")).c_str(), a->str("config").c_str());
     std::printf("hse_id: %s\n", a->str("hse_id").c_str());
     std::printf("status: %s\n", a->str("status").c_str());
     std::printf("hsm: token %s, %s workers, %s\n", a->str("hsm_token").c_str(),
-                text(*a->get("hsm_workers")).c_str(),
+                text(a->get("hsm_workers")).c_str(),
                 up ? "health probe passes" : ("UNAVAILABLE: " + a->str("hsm_problem")).c_str());
     std::printf("sessions: %s (%s confirmed), refreshes in progress: %s\n",
-                text(*a->get("sessions")).c_str(), text(*a->get("sessions_confirmed")).c_str(),
-                text(*a->get("refreshes_in_progress")).c_str());
+                text(a->get("sessions")).c_str(), text(a->get("sessions_confirmed")).c_str(),
+                text(a->get("refreshes_in_progress")).c_str());
     std::string listen;
     if (const auto* l = a->get("listen"))
         for (const auto& x : l->items)
@@ -326,8 +330,8 @@ int runDaemonStatus(const std::vector<std::string>& args) {
     std::printf("listening: %s\n", listen.c_str());
     if (const auto* m = a->get("metrics"))
         std::printf("metrics: %s\n", m->text.c_str());
-    std::printf("reloads: %s ok, %s failed%s\n", text(*a->get("reloads")).c_str(),
-                text(*a->get("reload_failures")).c_str(),
+    std::printf("reloads: %s ok, %s failed%s\n", text(a->get("reloads")).c_str(),
+                text(a->get("reload_failures")).c_str(),
                 a->str("last_reload_error").empty()
                     ? ""
                     : (" (last: " + a->str("last_reload_error") + ")").c_str());

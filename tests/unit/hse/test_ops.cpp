@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "hse/admin_server.h"
+#include "hse/config.h"
 #include "hse/metrics.h"
 #include "hse/notifier.h"
 
@@ -168,6 +169,60 @@ TEST(AdminProtocol, PeerChecks) {
     std::vector<gid_t> mine(static_cast<std::size_t>(::getgroups(0, nullptr)));
     ::getgroups(static_cast<int>(mine.size()), mine.data());
     EXPECT_EQ(g.size(), mine.size());
+}
+
+// ---- configuration keys (admin, metrics, health)
+
+constexpr const char* kBase =
+    "hse_id: h\nlisten:\n  - address: 127.0.0.1\nhsm:\n  token: t\n  pin_file: /p\n"
+    "store:\n  path: /s\n";
+
+TEST(OpsConfig, DefaultsAndValues) {
+    auto c = parseHsedConfig(kBase, "t.yaml");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_TRUE(c->admin.socketPath.empty());
+    EXPECT_FALSE(c->metrics.enabled);
+    EXPECT_EQ(c->healthProbeIntervalSeconds, 5u);
+    c = parseHsedConfig(std::string(kBase) +
+                            "admin:\n  socket: /run/a.sock\n  group: ops\nmetrics:\n"
+                            "  address: \"::1\"\n  port: 0\nhealth:\n  probe_interval: 2\n",
+                        "t.yaml");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->admin.socketPath, "/run/a.sock");
+    EXPECT_EQ(c->admin.group, "ops");
+    EXPECT_TRUE(c->metrics.enabled);
+    EXPECT_EQ(c->metrics.address, "::1");
+    EXPECT_EQ(c->metrics.port, 0u);
+    EXPECT_EQ(c->healthProbeIntervalSeconds, 2u);
+    c = parseHsedConfig(std::string(kBase) + "metrics: {}\n", "t.yaml");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_TRUE(c->metrics.enabled);
+    EXPECT_EQ(c->metrics.address, "127.0.0.1");
+    EXPECT_EQ(c->metrics.port, 9163u);
+}
+
+TEST(OpsConfig, BadValuesNameTheirKey) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"admin:\n  group: x\n", "t.yaml:10:3: key 'admin.socket': required"},
+        {"admin:\n  socket: rel.sock\n",
+         "t.yaml:10:11: key 'admin.socket': must be an absolute path of at most 107 octets"},
+        {"admin:\n  socket: /a\n  mode: 1\n",
+         "t.yaml:11:3: key 'admin.mode': unknown key (known here: socket, group)"},
+        {"metrics:\n  address: 0.0.0.0\n",
+         "t.yaml:10:12: key 'metrics.address': '0.0.0.0' is not a numeric loopback address "
+         "(127.0.0.0/8 or ::1)"},
+        {"metrics:\n  address: localhost\n",
+         "t.yaml:10:12: key 'metrics.address': 'localhost' is not a numeric loopback address "
+         "(127.0.0.0/8 or ::1)"},
+        {"metrics:\n  port: 70000\n", "t.yaml:10:9: key 'metrics.port': must be in 0..65535"},
+        {"health:\n  probe_interval: 0\n",
+         "t.yaml:10:19: key 'health.probe_interval': must be in 1..3600"},
+    };
+    for (const auto& [yaml, why] : cases) {
+        auto c = parseHsedConfig(std::string(kBase) + yaml, "t.yaml");
+        ASSERT_FALSE(c) << yaml;
+        EXPECT_EQ(c.error().message, why) << yaml;
+    }
 }
 
 // ---- notifier
