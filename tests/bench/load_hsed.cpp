@@ -116,6 +116,24 @@ std::string readFile(const std::string& path) {
     return ss.str();
 }
 
+// User + system CPU seconds of a process (all its threads).
+double cpuSeconds(pid_t pid) {
+    const std::string st = readFile("/proc/" + std::to_string(pid) + "/stat");
+    const auto close = st.rfind(')');
+    if (close == std::string::npos)
+        return 0;
+    std::istringstream in(st.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i) {
+        if (i == 14)
+            utime = std::stoull(field);
+        if (i == 15)
+            stime = std::stoull(field);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 long rssKiB(pid_t pid) {
     std::istringstream in(readFile("/proc/" + std::to_string(pid) + "/status"));
     std::string line;
@@ -812,6 +830,7 @@ std::vector<double> measureEstablish(const Options& o, bool resumption, std::siz
     std::vector<double> rates;
     for (int run = 0; run < o.runs; ++run) {
         d.counts() = Counts{};
+        const double cpu0 = cpuSeconds(hse.pid());
         const auto t0 = Clock::now();
         d.establish(resumption,
                     t0 + std::chrono::duration_cast<Clock::duration>(
@@ -820,6 +839,7 @@ std::vector<double> measureEstablish(const Options& o, bool resumption, std::siz
         const auto t1 = Clock::now();
         d.confirmations();
         const std::uint64_t confirmed = d.counts().confirmed;
+        const double cpu = cpuSeconds(hse.pid()) - cpu0;
         d.drain(3000ms);
         const double secs = std::chrono::duration<double>(t1 - t0).count();
         const double rate = static_cast<double>(confirmed) / secs;
@@ -828,7 +848,8 @@ std::vector<double> measureEstablish(const Options& o, bool resumption, std::siz
         std::printf(
             "%s run %d: %.0f confirmed/s (%llu confirmed by the HSE in %.1f s; attempts "
             "%llu, UE-established %llu, rejected %llu [causes%s], timed out %llu, "
-            "fallbacks to full %llu, other %llu, confirming UP resent %llu)\n",
+            "fallbacks to full %llu, other %llu, confirming UP resent %llu); best-hsed CPU "
+            "%.1f s = %.0f us per confirmed session\n",
             resumption ? "resume" : "full", run + 1, rate,
             static_cast<unsigned long long>(confirmed), secs,
             static_cast<unsigned long long>(c.attempts),
@@ -836,7 +857,8 @@ std::vector<double> measureEstablish(const Options& o, bool resumption, std::siz
             static_cast<unsigned long long>(c.rejected), causes(c).c_str(),
             static_cast<unsigned long long>(c.timedOut),
             static_cast<unsigned long long>(c.fallbacks), static_cast<unsigned long long>(c.other),
-            static_cast<unsigned long long>(c.upResent));
+            static_cast<unsigned long long>(c.upResent), cpu,
+            confirmed == 0 ? 0.0 : cpu * 1e6 / static_cast<double>(confirmed));
         std::fflush(stdout);
     }
     hse.stop();
