@@ -274,8 +274,13 @@ public:
         writeConfig();
     }
     ~Instance() {
-        if (pid_ > 0)
-            stop();
+        if (pid_ > 0) {
+            try {
+                stop();
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "load_hsed: %s\n", e.what());
+            }
+        }
     }
 
     void start() {
