@@ -120,3 +120,24 @@ TEST(HsedConfig, UnreadableFile) {
     EXPECT_EQ(r.error().code, static_cast<int>(ConfigErrc::io));
     EXPECT_EQ(r.error().message, "/nonexistent/hsed.yaml: cannot read: No such file or directory");
 }
+
+// Session memory (issue 6): limits.max_sessions sizes the locked key slab, limits.context_cache
+// the keyed-context cache.
+TEST(HsedConfig, SessionLimits) {
+    auto d = parseHsedConfig(kMinimal, "test.yaml");
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->maxSessions, 65536u);
+    EXPECT_EQ(d->contextCache, 4096u);
+    auto r = parseHsedConfig(
+        std::string(kMinimal) + "limits: {max_sessions: 131072, context_cache: 10}\n", "test.yaml");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->maxSessions, 131072u);
+    EXPECT_EQ(r->contextCache, 10u);
+    EXPECT_EQ(errorOf(std::string(kMinimal) + "limits: {max_sessions: 0}\n"),
+              "test.yaml:10:24: key 'limits.max_sessions': must be in 1..16777216");
+    EXPECT_EQ(errorOf(std::string(kMinimal) + "limits: {context_cache: 2000000}\n"),
+              "test.yaml:10:25: key 'limits.context_cache': must be in 1..1048576");
+    EXPECT_EQ(errorOf(std::string(kMinimal) + "limits: {sessions: 5}\n"),
+              "test.yaml:10:10: key 'limits.sessions': unknown key (known here: max_sessions, "
+              "context_cache)");
+}
