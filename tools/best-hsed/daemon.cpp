@@ -2267,6 +2267,8 @@ struct Daemon::Impl {
         if (a.metrics.enabled != b.metrics.enabled || a.metrics.address != b.metrics.address ||
             a.metrics.port != b.metrics.port)
             c.push_back("metrics");
+        if (a.maxSessions != b.maxSessions || a.contextCache != b.contextCache)
+            c.push_back("limits");  // the key slab is sized and locked at start-up
         return c;
     }
 
