@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,12 @@
 namespace best::emsdp {
 
 namespace {
+
+// mlock(2) through the system call itself: the sanitizer runtimes replace mlock() with a no-op
+// that reports success, which would hide a slab that cannot be locked.
+int lockPages(void* p, std::size_t bytes) noexcept {
+    return static_cast<int>(::syscall(SYS_mlock, p, bytes));
+}
 
 std::size_t pageSize() noexcept {
     const long p = ::sysconf(_SC_PAGESIZE);
@@ -48,7 +55,7 @@ Result<KeySlab> KeySlab::create(std::size_t slots) {
         return makeError(KeySlabErrc::mmap, "cannot map the session key slab (" +
                                                 std::to_string(bytes) +
                                                 " octets): " + std::strerror(errno));
-    if (::mlock(p, bytes) != 0) {
+    if (lockPages(p, bytes) != 0) {
         const int err = errno;
         ::munmap(p, bytes);
         return makeError(KeySlabErrc::memlock,
@@ -107,7 +114,7 @@ void KeySlab::unmap() noexcept {
     if (base_ == nullptr)
         return;
     secureWipe(base_, mapped_);
-    ::munlock(base_, mapped_);
+    (void)::syscall(SYS_munlock, base_, mapped_);
     ::munmap(base_, mapped_);
     base_ = nullptr;
     mapped_ = 0;
