@@ -183,6 +183,24 @@ protected:
         return p.receive(5000);
     }
 
+    // A daemon with an admin socket (best-hsectl `ue refresh`, `ue show`).
+    std::string adminPath() const { return dir_ + "/admin.sock"; }
+    DaemonOptions withAdmin(const std::string& policy = {}) const {
+        DaemonOptions o;
+        o.extraPolicy = policy;
+        o.extraConfig = "admin:\n  socket: " + adminPath() + "\n";
+        return o;
+    }
+
+    // best-hsectl told the admin socket only; stdout and stderr.
+    testing::CommandResult hsectl(const std::string& args) {
+        const char* exe = std::getenv("BEST_HSECTL");
+        if (exe == nullptr)
+            return {-1, "BEST_HSECTL not set"};
+        return testing::runCommand(std::string(exe) + " --admin-socket " + adminPath() + " " +
+                                   args);
+    }
+
     // After a refresh to `newKid`: a resumption with the new set, confirmed; then the old set
     // (from `old`) is refused with 0x0D (A24), and only the new set is stored.
     void resumeWithNewSetAndRefuseOld(UeClient& ue, const ue::UeState& old, std::uint8_t newKid,
@@ -298,6 +316,115 @@ TEST_F(Refresh, HseTriggeredBySessionsPerKeySet) {
     resumeWithNewSetAndRefuseOld(ue, old, 2, kEasHse, true);
     stop();
     EXPECT_NE(log().find("hse.completed="), std::string::npos) << log();
+}
+
+// Operator-triggered (issue 7): `best-hsectl ue refresh` through the admin socket starts an
+// HSE-triggered refresh (origin hse) in the confirmed session; a second one while it is
+// outstanding is refused; the UE's key confirmation stores the pending set, `ue show` lists it
+// (no key material); the new set resumes and the old one is refused after the confirmation.
+TEST_F(Refresh, AdminCommandTriggeredThenNewSetResumesAndOldIsRefused) {
+    start(withAdmin());
+    UeClient ue(port_, ueSettings(kEasHse));
+    ASSERT_TRUE(ue.establish()) << log();
+    uplink(ue);
+    ASSERT_TRUE(waitLog("is current (durable)")) << log();
+    const ue::UeState old = ue.engine().state();
+    ASSERT_TRUE(old.current);
+    ASSERT_EQ(old.current->kid, 1);
+    ASSERT_TRUE(ue.engine().session());
+    const std::uint32_t sid = ue.engine().session()->sessionId;
+    const std::string imsi = kImsi;
+
+    auto r = hsectl("ue refresh --imsi " + imsi);
+    ASSERT_EQ(r.status, 0) << r.output << log();
+    EXPECT_EQ(r.output,
+              "key refresh of IMSI " + imsi + " started in session " + std::to_string(sid) + "\n");
+    // The UE is not pumped: the HSE's Manage Keys Request waits unanswered in its socket.
+    r = hsectl("ue refresh --imsi " + imsi);
+    EXPECT_EQ(r.status, 4) << r.output;
+    EXPECT_EQ(r.output, "best-hsectl ue refresh: no key refresh for IMSI " + imsi +
+                            ": refresh already in progress\n");
+    r = hsectl("ue show --imsi " + imsi);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("refresh in progress: hse (HSE flow)"), std::string::npos) << r.output;
+    EXPECT_EQ(keySets().size(), 1u);  // an HSE flow stores nothing before the confirmation
+    EXPECT_EQ(log().find("event pending-key-set-stored"), std::string::npos) << log();
+
+    // The UE engine answers with its key confirmation; the HSE stores the pending set.
+    ASSERT_TRUE(waitRefreshDone(ue)) << log();
+    EXPECT_FALSE(ue.has<ue::RefreshFailed>());
+    EXPECT_EQ(ue.last<ue::RefreshCompleted>()->newKid, 2);
+    EXPECT_EQ(ue.last<ue::RefreshCompleted>()->origin, emsdp::RefreshOrigin::hse);
+    ASSERT_TRUE(
+        waitLog("event pending-key-set-stored IMSI " + imsi + " KID 2 EAS eas-hse origin hse"))
+        << log();
+    EXPECT_EQ(countOf(log(), "event pending-key-set-stored"), 1u) << log();
+    EXPECT_NE(log().find("HSE-triggered refresh for IMSI " + imsi + " (origin hse) in session " +
+                         std::to_string(sid)),
+              std::string::npos)
+        << log();
+    auto sets = keySets();
+    ASSERT_EQ(sets.size(), 2u);
+    EXPECT_EQ(sets[0].kid, 1);
+    EXPECT_EQ(sets[0].state, store::KeySetState::current);
+    EXPECT_EQ(sets[1].kid, 2);
+    EXPECT_EQ(sets[1].state, store::KeySetState::pending);
+    EXPECT_TRUE(sets[1].easKeys.empty());  // UE-to-HSE: no EAS key
+    EXPECT_NE(sets[1].kInt, sets[0].kInt);
+
+    r = hsectl("ue show --imsi " + imsi);
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("key sets: 2\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("  KID 1  current "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("  KID 2  pending "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("refresh in progress: none\n"), std::string::npos) << r.output;
+    // No key material: neither KInt as the UE holds it, nor the stored (wrapped) blobs.
+    ASSERT_TRUE(ue.engine().state().pending);
+    const std::vector<std::string> keys{toHex(old.current->kint.view()),
+                                        toHex(ue.engine().state().pending->kint.view())};
+    for (const auto& k : keys) {
+        EXPECT_EQ(r.output.find(k.substr(0, 16)), std::string::npos) << "key material shown";
+        EXPECT_EQ(log().find(k.substr(0, 16)), std::string::npos) << "key material in the log";
+    }
+    for (const auto& s : sets) {
+        const std::string blob = toHex(s.kInt.data);
+        ASSERT_GE(blob.size(), 16u);
+        EXPECT_EQ(r.output.find(blob.substr(0, 16)), std::string::npos) << "key blob shown";
+    }
+
+    // The new set resumes and is confirmed; then the old set gets 0x0D.
+    resumeWithNewSetAndRefuseOld(ue, old, 2, kEasHse, true);
+    r = hsectl("ue show --imsi " + imsi);
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("key sets: 1\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("  KID 2  current "), std::string::npos) << r.output;
+    stop();
+    EXPECT_NE(log().find("refreshes: hse.completed=1 resyncs=0"), std::string::npos) << log();
+}
+
+// A8: no HSE-triggered refresh for a UE whose key sets are not storable, operator or not.
+TEST_F(Refresh, AdminRefreshIsRefusedWhenKeySetsAreNotStorable) {
+    start(withAdmin());
+    UeClient ue(port_, ueSettings(kEasHse, 0x01, 0x00));  // A8: flag clear
+    ASSERT_TRUE(ue.establish()) << log();
+    uplink(ue);
+    ASSERT_TRUE(waitLog("is current (durable)")) << log();
+    ASSERT_EQ(keySets().size(), 1u);
+    auto r = hsectl(std::string("ue refresh --imsi ") + kImsi);
+    EXPECT_EQ(r.status, 4) << r.output;
+    EXPECT_EQ(r.output, std::string("best-hsectl ue refresh: no key refresh for IMSI ") + kImsi +
+                            ": key sets not storable\n");
+    // Nothing was started: no request reaches the UE, nothing is stored.
+    ue.pump([] { return false; }, 1500);
+    EXPECT_FALSE(ue.has<ue::RefreshCompleted>());
+    EXPECT_FALSE(ue.has<ue::RefreshFailed>());
+    EXPECT_EQ(log().find("HSE-triggered refresh"), std::string::npos) << log();
+    EXPECT_EQ(keySets().size(), 1u);
+    r = hsectl(std::string("ue show --imsi ") + kImsi);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("refresh in progress: none\n"), std::string::npos) << r.output;
+    stop();
+    EXPECT_NE(log().find("refreshes: none resyncs=0"), std::string::npos) << log();
 }
 
 TEST_F(Refresh, HseTriggeredByKeySetAge) {
