@@ -176,11 +176,9 @@ void SqnAllocator::startReservation(const std::string& imsi, Entry& e, Delivery&
         e.reserving = true;
         return;
     }
-    while (!e.waiters.empty()) {
-        failed.emplace_back(std::move(e.waiters.front()),
-                            makeError(StoreErrc::closed, "the store is closing"));
-        e.waiters.pop_front();
-    }
+    for (auto& w : e.waiters)
+        failed.emplace_back(std::move(w), makeError(StoreErrc::closed, "the store is closing"));
+    std::vector<Callback>().swap(e.waiters);
 }
 
 void SqnAllocator::onReserved(const std::string& imsi, std::uint64_t epoch, Result<Range> r) {
@@ -193,10 +191,9 @@ void SqnAllocator::onReserved(const std::string& imsi, std::uint64_t epoch, Resu
         Entry& e = it->second;
         e.reserving = false;
         if (!r) {
-            while (!e.waiters.empty()) {
-                d.emplace_back(std::move(e.waiters.front()), makeError(r.error()));
-                e.waiters.pop_front();
-            }
+            for (auto& w : e.waiters)
+                d.emplace_back(std::move(w), makeError(r.error()));
+            std::vector<Callback>().swap(e.waiters);
         } else if (epoch != e.epoch) {
             // SEQ_HE was set or resynchronised after this reservation was queued: the range may
             // lie above the new SEQ_HE, so it is dropped and the waiters get a fresh one.
@@ -207,10 +204,13 @@ void SqnAllocator::onReserved(const std::string& imsi, std::uint64_t epoch, Resu
             e.next = r->first;
             e.end = r->end;
             e.indBits = r->indBits;
-            while (!e.waiters.empty() && e.next < e.end) {
-                d.emplace_back(std::move(e.waiters.front()), grantFrom(e));
-                e.waiters.pop_front();
-            }
+            std::size_t served = 0;
+            while (served < e.waiters.size() && e.next < e.end)
+                d.emplace_back(std::move(e.waiters[served++]), grantFrom(e));
+            e.waiters.erase(e.waiters.begin(),
+                            e.waiters.begin() + static_cast<std::ptrdiff_t>(served));
+            if (e.waiters.empty())
+                std::vector<Callback>().swap(e.waiters);  // an idle entry holds no heap block
             if (!e.waiters.empty())
                 startReservation(imsi, e, d);
         }
