@@ -148,6 +148,9 @@ struct EstablishOutput {
     std::optional<crypto::SessionKeys> keys;
     store::KeySetRecord keySet;  // the set used (full: the new tentative set)
     bool pendingSet = false;
+    // Resumption: the request's nonce is the key set's new high-water mark, to be made durable
+    // (A21) before the Session Start is sent: startJob submits it to the store's group commit.
+    bool persistNonce = false;
     store::SubscriberRecord subscriber;
     store::ServiceMode easMode = store::ServiceMode::ueToHse;
 };
@@ -357,14 +360,9 @@ Result<EstablishOutput> runResumption(hsm::VaultOps& ops, store::Store& st, cons
         return out;
     }
     if (!in.tentative) {
-        // A21: durable before the Session Start is sent.
-        auto acc = st.acceptResumptionNonce(in.imsi, in.kid, in.nonce);
-        if (!acc) {
-            if (acc.error().domain == ErrorDomain::store &&
-                acc.error().code == static_cast<int>(store::StoreErrc::stale_nonce))
-                return refuse();
-            return makeError(acc.error());
-        }
+        // A21: made durable by startJob (group commit) before the Session Start is sent; a
+        // nonce found stale there is refused with 0x0D as here.
+        out.persistNonce = true;
         out.pendingSet = set->state == store::KeySetState::pending;
     }
     auto ksess = ops.deriveKSess(kint, in.sessionId, in.nonce);
@@ -877,12 +875,38 @@ struct Daemon::Impl {
                 (resumption ? self->hsmResumed : self->hsmFull).observe(secondsSince(started));
                 return r;
             },
-            [self, input, resumption, sock, src, resyncOf, t0](Result<EstablishOutput> r) {
+            [self, stp, input, resumption, sock, src, resyncOf, t0](Result<EstablishOutput> r) {
                 auto shared = std::make_shared<Result<EstablishOutput>>(std::move(r));
-                self->post([self, input, resumption, sock, src, resyncOf, shared, t0]() {
-                    (resumption ? self->akaResumed : self->akaFull).observe(secondsSince(t0));
-                    self->onJobDone(*input, resumption, sock, src, resyncOf, *shared);
-                });
+                auto finish = [self, input, resumption, sock, src, resyncOf, shared, t0]() {
+                    self->post([self, input, resumption, sock, src, resyncOf, shared, t0]() {
+                        (resumption ? self->akaResumed : self->akaFull).observe(secondsSince(t0));
+                        self->onJobDone(*input, resumption, sock, src, resyncOf, *shared);
+                    });
+                };
+                if (!*shared || (*shared)->cause || !(*shared)->persistNonce) {
+                    finish();
+                    return;
+                }
+                // A21: the nonce high-water mark is durable before the loop sends the Session
+                // Start. Submitted without blocking the HSM worker, so concurrent resumptions
+                // share one fsync in the store's group commit.
+                stp->acceptResumptionNonce(
+                    input->imsi, input->kid, input->nonce,
+                    [shared, finish = std::move(finish)](Result<void> acc) {
+                        if (!acc) {
+                            if (acc.error().domain == ErrorDomain::store &&
+                                acc.error().code ==
+                                    static_cast<int>(store::StoreErrc::stale_nonce)) {
+                                (*shared)->cause = emsdp::Cause::key_set_invalid;  // as refuse()
+                                (*shared)->keys.reset();
+                                (*shared)->persistNonce = false;
+                                (*shared)->pendingSet = false;
+                            } else {
+                                *shared = makeError(std::move(acc.error()));
+                            }
+                        }
+                        finish();
+                    });
             });
     }
 
