@@ -349,7 +349,7 @@ Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& n
         }
         w.mapping(root, "",
                   {"hse_id", "listen", "runtime_file", "hsm", "store", "sqn", "policy", "sink",
-                   "logging", "admin", "metrics", "health", "limits"});
+                   "logging", "admin", "metrics", "health", "limits", "listen_receive_buffer"});
         if (w.required(root, "hse_id", "") && w.str(root["hse_id"], "hse_id", c.hseId)) {
             if (c.hseId.size() > 64) {
                 w.fail(root["hse_id"], "hse_id", ConfigErrc::bad_value,
@@ -385,6 +385,9 @@ Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& n
         }
         if (root["runtime_file"])
             w.str(root["runtime_file"], "runtime_file", c.runtimeFile);
+        if (root["listen_receive_buffer"])
+            w.integer(root["listen_receive_buffer"], "listen_receive_buffer", c.receiveBuffer, 0,
+                      268435456);
         if (w.required(root, "hsm", "")) {
             const YAML::Node h = root["hsm"];
             if (w.mapping(h, "hsm", {"module", "token", "pin_file", "workers"})) {

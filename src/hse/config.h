@@ -87,6 +87,9 @@ struct HsedConfig {
     // it gets Reject 0x0F with Back-off); limits.context_cache keyed OpenSSL context sets at most.
     std::uint32_t maxSessions = 65536;
     std::uint32_t contextCache = 4096;
+    // listen_receive_buffer: SO_RCVBUF asked for on each EMSDP socket, in octets (0: the
+    // kernel's default); net.core.rmem_max caps it, the effective size is logged at start.
+    std::uint32_t receiveBuffer = 4194304;
     AdminConfig admin;
     MetricsConfig metrics;
     std::uint32_t healthProbeIntervalSeconds = 5;  // health.probe_interval

@@ -15,14 +15,18 @@ void RateLimiter::refill(Bucket& b, std::uint64_t nowMs) const noexcept {
     }
 }
 
-void RateLimiter::prune(std::uint64_t nowMs) {
+std::size_t RateLimiter::pruneIdle(std::uint64_t nowMs) {
+    std::size_t forgotten = 0;
     for (auto it = buckets_.begin(); it != buckets_.end();) {
         refill(it->second, nowMs);
-        if (it->second.tokens >= burst_)
+        if (it->second.tokens >= burst_) {
             it = buckets_.erase(it);
-        else
+            ++forgotten;
+        } else {
             ++it;
+        }
     }
+    return forgotten;
 }
 
 bool RateLimiter::allow(const std::string& key, std::uint64_t nowMs) {
@@ -31,7 +35,7 @@ bool RateLimiter::allow(const std::string& key, std::uint64_t nowMs) {
     auto it = buckets_.find(key);
     if (it == buckets_.end()) {
         if (buckets_.size() >= maxKeys_)
-            prune(nowMs);
+            pruneIdle(nowMs);
         it = buckets_.emplace(key, Bucket{burst_, nowMs}).first;
     }
     Bucket& b = it->second;

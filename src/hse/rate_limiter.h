@@ -18,6 +18,10 @@ public:
 
     // Takes one token for `key` at `nowMs`; false when the bucket is empty.
     bool allow(const std::string& key, std::uint64_t nowMs);
+    // Forgets every bucket that has refilled to its burst at `nowMs`: such a bucket allows
+    // exactly what a new one would, so idle keys cost nothing. A bucket that would still limit
+    // is kept. Returns the number forgotten; the daemon calls it from its 1 s sweep.
+    std::size_t pruneIdle(std::uint64_t nowMs);
     std::size_t size() const noexcept { return buckets_.size(); }
 
 private:
@@ -26,7 +30,6 @@ private:
         std::uint64_t lastMs = 0;
     };
     void refill(Bucket& b, std::uint64_t nowMs) const noexcept;
-    void prune(std::uint64_t nowMs);
 
     double rate_;
     double burst_;

@@ -273,6 +273,18 @@ Result<SocketAddress> UdpSocket::localAddress() const {
     return a;
 }
 
+Result<int> UdpSocket::setReceiveBuffer(int octets) {
+    int value = octets;
+    int rc = uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&udp_), &value);
+    if (rc != 0)
+        return uvError("SO_RCVBUF", rc);
+    int effective = 0;
+    rc = uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&udp_), &effective);
+    if (rc != 0)
+        return uvError("SO_RCVBUF", rc);
+    return effective;
+}
+
 // ---- StreamConnection
 
 StreamConnection::StreamConnection(Loop& loop, bool isUnix)

@@ -159,6 +159,10 @@ public:
     // Sends now if the socket is writable, else queues a copy. Errors are counted, not thrown.
     Result<void> send(const sockaddr* to, ByteView data);
     Result<SocketAddress> localAddress() const;
+    // Asks for an SO_RCVBUF of `octets` (after bind) and returns the size the kernel reports
+    // afterwards: Linux doubles the request for its bookkeeping and caps the request at
+    // net.core.rmem_max, so the result shows whether the cap applied.
+    Result<int> setReceiveBuffer(int octets);
     std::uint64_t sendErrors() const noexcept { return sendErrors_; }
 
 private:

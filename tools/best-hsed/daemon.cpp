@@ -1944,6 +1944,10 @@ struct Daemon::Impl {
 
     void onSweep() {
         const std::uint64_t now = loop.nowMs();
+        // Buckets refilled to their burst allow what a new one would: forget them, so idle
+        // subscribers and sources cost no memory (4.5, A22).
+        perSource.pruneIdle(now);
+        perImsi.pruneIdle(now);
         const std::uint64_t limit =
             std::uint64_t{cfg.policy.unconfirmedSessionTimeoutSeconds} * 1000;
         std::vector<std::uint32_t> expired;
@@ -2293,6 +2297,8 @@ struct Daemon::Impl {
             c.push_back("metrics");
         if (a.maxSessions != b.maxSessions || a.contextCache != b.contextCache)
             c.push_back("limits");  // the key slab is sized and locked at start-up
+        if (a.receiveBuffer != b.receiveBuffer)
+            c.push_back("listen_receive_buffer");  // set on the sockets at start-up
         return c;
     }
 
@@ -2850,6 +2856,14 @@ struct Daemon::Impl {
             auto sock = loop.make<net::UdpSocket>();
             if (auto b = sock->bind(*addr); !b)
                 return makeError(b.error());
+            if (cfg.receiveBuffer != 0) {
+                auto rb = sock->setReceiveBuffer(static_cast<int>(cfg.receiveBuffer));
+                if (!rb)
+                    return makeError(rb.error());
+                // Linux reports twice the size granted; below 2 x the request, rmem_max capped it.
+                log::info(kLog, "EMSDP receive buffer " + std::to_string(*rb) + " octets (asked " +
+                                    std::to_string(cfg.receiveBuffer) + ")");
+            }
             net::UdpSocket* raw = sock.get();
             if (auto rr = sock->startReceive(
                     [this, raw](ByteView d, const sockaddr* from) { onDatagram(raw, d, from); });
