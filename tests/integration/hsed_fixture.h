@@ -66,9 +66,9 @@ inline std::string readFile(const std::string& path) {
 struct DaemonOptions {
     std::string extraPolicy;  // YAML lines under policy: (indented by 2)
     std::string level = "debug";
-    bool ipv6 = false;         // also listen on ::1 (port 0)
-    unsigned lifetime = 3600;  // policy.key_set_lifetime
-    std::uint16_t port = 0;    // the 127.0.0.1 listen port (a restart on the same port)
+    bool ipv6 = false;          // also listen on ::1 (port 0)
+    unsigned lifetime = 3600;   // policy.key_set_lifetime
+    std::uint16_t port = 0;     // the 127.0.0.1 listen port (a restart on the same port)
     std::string extraConfig{};  // top-level YAML appended to the file (admin:, metrics:, ...)
     std::string module{};       // hsm.module; empty: SoftHSM
     std::vector<std::pair<std::string, std::string>> env{};  // set for the daemon only
@@ -144,8 +144,8 @@ protected:
           << (opt.ipv6 ? "  - address: \"::1\"\n    port: 0\n" : "") << "runtime_file: " << dir_
           << "/ports\n"
           << "hsm:\n  module: " << (opt.module.empty() ? testing::softHsmModule() : opt.module)
-          << "\n  token: " << token_->label()
-          << "\n  pin_file: " << token_->pinFile() << "\n  workers: 2\n"
+          << "\n  token: " << token_->label() << "\n  pin_file: " << token_->pinFile()
+          << "\n  workers: 2\n"
           << "store:\n  path: " << storePath() << "\n"
           << "policy:\n  key_set_lifetime: " << opt.lifetime << "\n"
           << opt.extraPolicy << "sink:\n  uplink: " << uplinkPath()
