@@ -57,6 +57,17 @@ TEST(HsedConfig, MinimalGetsDefaults) {
     EXPECT_EQ(r->hsm.module, "/usr/lib/softhsm/libsofthsm2.so");
     EXPECT_EQ(r->sqnIndBits, 5);
     EXPECT_EQ(r->policy.unconfirmedSessionTimeoutSeconds, 60u);
+    EXPECT_EQ(r->receiveBuffer, 4194304u);
+}
+
+TEST(HsedConfig, ReceiveBuffer) {
+    auto r = parseHsedConfig(std::string(kMinimal) + "listen_receive_buffer: 0\n", "test.yaml");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->receiveBuffer, 0u);
+    const std::string e = errorOf(std::string(kMinimal) + "listen_receive_buffer: -5\n");
+    EXPECT_EQ(e.rfind("test.yaml:10:24: key 'listen_receive_buffer': ", 0), 0u) << e;
+    const std::string big = errorOf(std::string(kMinimal) + "listen_receive_buffer: 268435457\n");
+    EXPECT_EQ(big.rfind("test.yaml:10:24: key 'listen_receive_buffer': ", 0), 0u) << big;
 }
 
 TEST(HsedConfig, UnknownKeyNamesLineColumnAndKey) {

@@ -60,6 +60,21 @@ TEST(NetUv, UdpRoundTripIpv6) {
     roundTrip("::1");
 }
 
+TEST(NetUv, ReceiveBufferIsSetAndReported) {
+    Loop loop;
+    auto sock = loop.make<UdpSocket>();
+    auto any = SocketAddress::parse("127.0.0.1", 0);
+    ASSERT_TRUE(any);
+    ASSERT_TRUE(sock->bind(*any));
+    // Linux reports twice what it granted; a small request is never capped by rmem_max.
+    auto small = sock->setReceiveBuffer(8192);
+    ASSERT_TRUE(small) << small.error().message;
+    EXPECT_EQ(*small, 2 * 8192);
+    auto larger = sock->setReceiveBuffer(65536);
+    ASSERT_TRUE(larger) << larger.error().message;
+    EXPECT_GT(*larger, *small);
+}
+
 TEST(NetUv, AddressParseAndFormat) {
     auto v4 = SocketAddress::parse("127.0.0.1", 7163);
     ASSERT_TRUE(v4);
