@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/hex.h"
 #include "common/log.h"
 
 namespace best::hse {
@@ -51,15 +52,6 @@ private:
             return fail("unexpected token");
         pos_ += w.size();
         return true;
-    }
-    static int hexv(char c) {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
     }
     bool string(std::string& out) {
         if (pos_ >= t_.size() || t_[pos_] != '"')
@@ -104,7 +96,7 @@ private:
                         return fail("short \\u escape");
                     unsigned cp = 0;
                     for (int i = 0; i < 4; ++i) {
-                        const int h = hexv(t_[pos_++]);
+                        const int h = hexDigitValue(t_[pos_++]);
                         if (h < 0)
                             return fail("bad \\u escape");
                         cp = cp * 16 + static_cast<unsigned>(h);
@@ -333,37 +325,39 @@ void JsonOut::name(std::string_view key) {
         out_ += quote(key) + ":";
 }
 
-JsonOut& JsonOut::begin() {
-    comma();
-    out_ += '{';
+JsonOut& JsonOut::open(char bracket) {
+    out_ += bracket;
     first_.push_back(true);
     return *this;
 }
 
-JsonOut& JsonOut::end() {
-    out_ += '}';
+JsonOut& JsonOut::close(char bracket) {
+    out_ += bracket;
     first_.pop_back();
     return *this;
+}
+
+JsonOut& JsonOut::begin() {
+    comma();
+    return open('{');
+}
+
+JsonOut& JsonOut::end() {
+    return close('}');
 }
 
 JsonOut& JsonOut::beginArray(std::string_view key) {
     name(key);
-    out_ += '[';
-    first_.push_back(true);
-    return *this;
+    return open('[');
 }
 
 JsonOut& JsonOut::endArray() {
-    out_ += ']';
-    first_.pop_back();
-    return *this;
+    return close(']');
 }
 
 JsonOut& JsonOut::beginObject(std::string_view key) {
     name(key);
-    out_ += '{';
-    first_.push_back(true);
-    return *this;
+    return open('{');
 }
 
 JsonOut& JsonOut::field(std::string_view key, std::string_view v) {

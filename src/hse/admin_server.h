@@ -77,6 +77,8 @@ public:
 private:
     void comma();
     void name(std::string_view key);
+    JsonOut& open(char bracket);
+    JsonOut& close(char bracket);
     std::string out_;
     std::vector<bool> first_;
 };
