@@ -98,6 +98,18 @@ Bytes fromStored(const store::WrappedBlob& w) {
     return b;
 }
 
+// KA-only: the set's KInt_EAS_PSK blob and EAS key identifier, stored with the key set.
+void addPskRecord(store::KeySetRecord& r, const std::string& easId, const hsm::KeySet& ks) {
+    if (!ks.easKeyId)
+        return;
+    store::EasKeyRecord e;
+    e.easId = easId;
+    e.type = store::EasKeyType::kIntEasPsk;
+    e.key = wrapped(ks.easKeyBlob);
+    e.identifier = *ks.easKeyId;
+    r.easKeys.push_back(std::move(e));
+}
+
 // A subscriber's K and OPc blobs as the vault takes them (owning the octets).
 struct SubscriberBlobs {
     Bytes k;
@@ -305,14 +317,8 @@ Result<EstablishOutput> runFull(hsm::VaultOps& ops, store::Store& st, const Hsed
     r.lifetimeSeconds = cfg.policy.keySetLifetimeSeconds;
     r.highestNonce = in.nonce;  // A10
     r.kInt = wrapped(ks->kintBlob);
-    if (spec.easKey == hsm::EasKeyKind::psk && ks->easKeyId) {
-        store::EasKeyRecord e;
-        e.easId = in.easId;
-        e.type = store::EasKeyType::kIntEasPsk;
-        e.key = wrapped(ks->easKeyBlob);
-        e.identifier = *ks->easKeyId;
-        r.easKeys.push_back(std::move(e));
-    }
+    if (spec.easKey == hsm::EasKeyKind::psk)
+        addPskRecord(r, in.easId, *ks);
     return out;
 }
 
@@ -543,14 +549,8 @@ Result<RefreshOutput> runRefreshVector(hsm::VaultOps& ops, store::Store& st, con
     r.createdAt = unixNow();                 // A11: its own AKA
     r.lifetimeSeconds = in.lifetimeSeconds;  // A11: the current set's lifetime
     r.kInt = wrapped(ks->kintBlob);          // A10: no nonce yet
-    if (in.psk && ks->easKeyId) {
-        store::EasKeyRecord e;
-        e.easId = in.easId;
-        e.type = store::EasKeyType::kIntEasPsk;
-        e.key = wrapped(ks->easKeyBlob);
-        e.identifier = *ks->easKeyId;
-        r.easKeys.push_back(std::move(e));
-    }
+    if (in.psk)
+        addPskRecord(r, in.easId, *ks);
     return out;
 }
 
