@@ -29,10 +29,6 @@
 #include <variant>
 #include <vector>
 
-#ifdef BEST_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "common/hex.h"
 #include "common/log.h"
 #include "crypto/key_hierarchy.h"
