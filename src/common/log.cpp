@@ -28,6 +28,13 @@ const char* name(Level l) {
 }
 }  // namespace
 
+std::optional<Level> parseLevel(std::string_view s) noexcept {
+    for (Level l : {Level::debug, Level::info, Level::notice, Level::warning, Level::error})
+        if (s == name(l))
+            return l;
+    return std::nullopt;
+}
+
 void setLevel(Level l) noexcept {
     gLevel = l;
 }

@@ -2,6 +2,7 @@
 // Never pass key material: there is deliberately no overload for Secret or SecureBuffer.
 #pragma once
 
+#include <optional>
 #include <string_view>
 
 namespace best::log {
@@ -9,6 +10,8 @@ namespace best::log {
 enum class Level { debug = 7, info = 6, notice = 5, warning = 4, error = 3 };
 
 void setLevel(Level l) noexcept;
+// "debug", "info", "notice", "warning" or "error"; anything else: nullopt.
+std::optional<Level> parseLevel(std::string_view name) noexcept;
 Level level() noexcept;
 // Prefix lines with "<N>" for journald instead of a timestamp.
 void setJournalPrefix(bool on) noexcept;

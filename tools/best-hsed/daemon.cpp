@@ -2349,12 +2349,7 @@ struct Daemon::Impl {
                              "the HSM workers stayed busy for 2 s; nothing reloaded, try again");
         perSource = RateLimiter(cfg.policy.perSource.ratePerSecond, cfg.policy.perSource.burst);
         perImsi = RateLimiter(cfg.policy.perImsi.ratePerSecond, cfg.policy.perImsi.burst);
-        const std::string& level = cfg.logLevel;
-        log::setLevel(level == "debug"     ? log::Level::debug
-                      : level == "notice"  ? log::Level::notice
-                      : level == "warning" ? log::Level::warning
-                      : level == "error"   ? log::Level::error
-                                           : log::Level::info);
+        log::setLevel(log::parseLevel(cfg.logLevel).value_or(log::Level::info));
         if (healthTimer)
             restartHealthTimer();
         return cfg.sourcePath + " reloaded (policy, logging, health)";

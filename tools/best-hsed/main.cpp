@@ -62,12 +62,7 @@ int main(int argc, char** argv) {
 #ifdef BEST_HSED_DAEMON
     if (checkHsm)
         return best::hse::Daemon::checkHsm(*config);
-    const std::string& level = config->logLevel;
-    best::log::setLevel(level == "debug"     ? best::log::Level::debug
-                        : level == "notice"  ? best::log::Level::notice
-                        : level == "warning" ? best::log::Level::warning
-                        : level == "error"   ? best::log::Level::error
-                                             : best::log::Level::info);
+    best::log::setLevel(best::log::parseLevel(config->logLevel).value_or(best::log::Level::info));
     auto daemon = best::hse::Daemon::create(*config);
     if (!daemon) {
         std::fprintf(stderr, "best-hsed: cannot start: %s\n", daemon.error().message.c_str());

@@ -45,22 +45,6 @@ constexpr char kUsage[] =
     "payloads, refresh the keys, terminate, in that order, then exit.\n"
     "Exit status: 0 done, 1 failed or refused, 2 usage or configuration, 3 no agent, 4 timeout.\n";
 
-bool parseLevel(std::string_view s, log::Level& out) {
-    if (s == "debug")
-        out = log::Level::debug;
-    else if (s == "info")
-        out = log::Level::info;
-    else if (s == "notice")
-        out = log::Level::notice;
-    else if (s == "warning")
-        out = log::Level::warning;
-    else if (s == "error")
-        out = log::Level::error;
-    else
-        return false;
-    return true;
-}
-
 struct Args {
     std::string command;
     std::string config;
@@ -441,12 +425,12 @@ int main(int argc, char** argv) {
         return kExitUsage;
     }
     if (!args->logLevel.empty()) {
-        log::Level l;
-        if (!parseLevel(args->logLevel, l)) {
+        const auto l = log::parseLevel(args->logLevel);
+        if (!l) {
             std::fputs(kUsage, stderr);
             return kExitUsage;
         }
-        log::setLevel(l);
+        log::setLevel(*l);
     }
 
     std::optional<AgentConfig> cfg;
@@ -458,9 +442,8 @@ int main(int argc, char** argv) {
         }
         cfg = std::move(*c);
         if (args->logLevel.empty()) {
-            log::Level l;
-            if (parseLevel(cfg->logLevel, l))
-                log::setLevel(l);
+            if (const auto l = log::parseLevel(cfg->logLevel))
+                log::setLevel(*l);
         }
     }
 

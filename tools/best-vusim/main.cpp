@@ -40,22 +40,6 @@ constexpr char kUsage[] =
     "and OP/OPc, so keep it mode 0600. --check validates FILE and, if it exists and no running\n"
     "best-vusim holds it, the state file; it creates nothing.\n";
 
-bool parseLevel(std::string_view s, log::Level& out) {
-    if (s == "debug")
-        out = log::Level::debug;
-    else if (s == "info")
-        out = log::Level::info;
-    else if (s == "notice")
-        out = log::Level::notice;
-    else if (s == "warning")
-        out = log::Level::warning;
-    else if (s == "error")
-        out = log::Level::error;
-    else
-        return false;
-    return true;
-}
-
 // Sleeps `d`, returning early when a stop signal arrives (they are unblocked only here).
 void interruptibleSleep(std::chrono::milliseconds d, const sigset_t* waitMask) {
     timespec ts{static_cast<time_t>(d.count() / 1000),
@@ -74,12 +58,12 @@ int main(int argc, char** argv) {
         if (a == "--config" && i + 1 < argc) {
             configPath = argv[++i];
         } else if (a == "--log-level" && i + 1 < argc) {
-            log::Level l;
-            if (!parseLevel(argv[++i], l)) {
+            const auto l = log::parseLevel(argv[++i]);
+            if (!l) {
                 std::fputs(kUsage, stderr);
                 return 2;
             }
-            log::setLevel(l);
+            log::setLevel(*l);
         } else if (a == "--journal") {
             log::setJournalPrefix(true);
         } else if (a == "--check") {
