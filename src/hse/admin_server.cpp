@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/hex.h"
+#include "common/json.h"
 #include "common/log.h"
 
 namespace best::hse {
@@ -288,27 +289,7 @@ Result<JsonValue> parseJson(std::string_view text, std::size_t maxDepth) {
 // ---- JsonOut
 
 std::string JsonOut::quote(std::string_view s) {
-    std::string o = "\"";
-    for (char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            o += '\\';
-            o += c;
-        } else if (c == '\n') {
-            o += "\\n";
-        } else if (c == '\t') {
-            o += "\\t";
-        } else if (c == '\r') {
-            o += "\\r";
-        } else if (u < 0x20) {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\u%04x", u);
-            o += b;
-        } else {
-            o += c;
-        }
-    }
-    return o + "\"";
+    return jsonString(s);
 }
 
 void JsonOut::comma() {

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json.h"
+
 namespace best::hsectl {
 
 class JsonWriter {
@@ -48,7 +50,6 @@ private:
     bool afterKey_ = false;
 };
 
-// `s` as a JSON string literal, quotes included.
-std::string jsonString(std::string_view s);
+using best::jsonString;
 
 }  // namespace best::hsectl
