@@ -5,15 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "common/hex.h"
-#include "common/json.h"
 #include "common/log.h"
 
 namespace best::hse {
@@ -284,105 +281,6 @@ bool JsonValue::flag(std::string_view key, bool fallback) const {
 
 Result<JsonValue> parseJson(std::string_view text, std::size_t maxDepth) {
     return JsonParser(text, maxDepth).document();
-}
-
-// ---- JsonOut
-
-std::string JsonOut::quote(std::string_view s) {
-    return jsonString(s);
-}
-
-void JsonOut::comma() {
-    if (!first_.empty()) {
-        if (!first_.back())
-            out_ += ',';
-        first_.back() = false;
-    }
-}
-
-void JsonOut::name(std::string_view key) {
-    comma();
-    if (!key.empty())
-        out_ += quote(key) + ":";
-}
-
-JsonOut& JsonOut::open(char bracket) {
-    out_ += bracket;
-    first_.push_back(true);
-    return *this;
-}
-
-JsonOut& JsonOut::close(char bracket) {
-    out_ += bracket;
-    first_.pop_back();
-    return *this;
-}
-
-JsonOut& JsonOut::begin() {
-    comma();
-    return open('{');
-}
-
-JsonOut& JsonOut::end() {
-    return close('}');
-}
-
-JsonOut& JsonOut::beginArray(std::string_view key) {
-    name(key);
-    return open('[');
-}
-
-JsonOut& JsonOut::endArray() {
-    return close(']');
-}
-
-JsonOut& JsonOut::beginObject(std::string_view key) {
-    name(key);
-    return open('{');
-}
-
-JsonOut& JsonOut::field(std::string_view key, std::string_view v) {
-    name(key);
-    out_ += quote(v);
-    return *this;
-}
-
-JsonOut& JsonOut::field(std::string_view key, std::uint64_t v) {
-    name(key);
-    out_ += std::to_string(v);
-    return *this;
-}
-
-JsonOut& JsonOut::field(std::string_view key, std::int64_t v) {
-    name(key);
-    out_ += std::to_string(v);
-    return *this;
-}
-
-JsonOut& JsonOut::field(std::string_view key, bool v) {
-    name(key);
-    out_ += v ? "true" : "false";
-    return *this;
-}
-
-JsonOut& JsonOut::field(std::string_view key, double v) {
-    name(key);
-    char b[32];
-    std::snprintf(b, sizeof b, "%.6g", std::isfinite(v) ? v : 0.0);
-    out_ += b;
-    return *this;
-}
-
-JsonOut& JsonOut::null(std::string_view key) {
-    name(key);
-    out_ += "null";
-    return *this;
-}
-
-JsonOut& JsonOut::item(std::string_view v) {
-    comma();
-    out_ += quote(v);
-    return *this;
 }
 
 // ---- protocol

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/json.h"
 #include "common/result.h"
 #include "net/loop.h"
 
@@ -50,38 +51,8 @@ struct JsonValue {
 };
 Result<JsonValue> parseJson(std::string_view text, std::size_t maxDepth = 16);
 
-// A compact JSON writer.
-class JsonOut {
-public:
-    JsonOut& begin();  // {
-    JsonOut& end();    // }
-    JsonOut& beginArray(std::string_view key = {});
-    JsonOut& endArray();
-    JsonOut& beginObject(std::string_view key);  // "key":{  (key empty inside an array)
-    JsonOut& field(std::string_view key, std::string_view v);
-    JsonOut& field(std::string_view key, const char* v) { return field(key, std::string_view(v)); }
-    JsonOut& field(std::string_view key, const std::string& v) {
-        return field(key, std::string_view(v));
-    }
-    JsonOut& field(std::string_view key, std::uint64_t v);
-    JsonOut& field(std::string_view key, std::int64_t v);
-    JsonOut& field(std::string_view key, int v) { return field(key, std::int64_t{v}); }
-    JsonOut& field(std::string_view key, unsigned v) { return field(key, std::uint64_t{v}); }
-    JsonOut& field(std::string_view key, bool v);
-    JsonOut& field(std::string_view key, double v);
-    JsonOut& null(std::string_view key);
-    JsonOut& item(std::string_view v);  // a string in an array
-    const std::string& str() const noexcept { return out_; }
-    static std::string quote(std::string_view s);
-
-private:
-    void comma();
-    void name(std::string_view key);
-    JsonOut& open(char bracket);
-    JsonOut& close(char bracket);
-    std::string out_;
-    std::vector<bool> first_;
-};
+// The compact JSON writer (common/json.h), under the name the daemon uses.
+using JsonOut = best::JsonOut;
 
 // ---- the protocol
 

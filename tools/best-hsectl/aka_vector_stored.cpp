@@ -10,9 +10,9 @@
 #include "cli.h"
 #include "commands.h"
 #include "common/hex.h"
+#include "common/json.h"
 #include "context.h"
 #include "crypto/milenage.h"
-#include "json.h"
 #include "store/validate.h"
 
 namespace best::hsectl {
@@ -109,8 +109,8 @@ int runAkaVectorStored(const std::vector<std::string>& args) {
     if (!v)
         return cmd.fail(v.error());
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject();
+        JsonOut j;
+        j.begin();
         j.field("imsi", imsi);
         j.field("rand", toHex(v->rand));
         j.field("autn", toHex(v->autn));
@@ -121,7 +121,7 @@ int runAkaVectorStored(const std::vector<std::string>& args) {
         j.field("sqn", toHex(v->sqn));
         j.field("seq", grant->seq);
         j.field("ind", grant->ind);
-        j.endObject();
+        j.end();
         std::printf("%s\n", j.str().c_str());
         return cli::kExitOk;
     }

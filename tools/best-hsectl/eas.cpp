@@ -6,8 +6,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "common/hex.h"
+#include "common/json.h"
 #include "context.h"
-#include "json.h"
 #include "store/validate.h"
 
 namespace best::hsectl {
@@ -93,8 +93,8 @@ int runAdd(const std::vector<std::string>& args) {
     if (auto r = (*st)->addEas(e); !r)
         return cmd.fail(r.error());
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject().field("eas_id", e.easId).field("added", true).endObject();
+        JsonOut j;
+        j.begin().field("eas_id", e.easId).field("added", true).end();
         std::printf("%s\n", j.str().c_str());
     } else {
         std::printf("EAS '%s' added (%s)\n", e.easId.c_str(),
@@ -119,24 +119,23 @@ int runList(const std::vector<std::string>& args) {
     if (!list)
         return cmd.fail(list.error());
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject().field("count", static_cast<std::uint64_t>(list->size()));
-        j.key("eas").beginArray();
+        JsonOut j;
+        j.begin().field("count", static_cast<std::uint64_t>(list->size()));
+        j.beginArray("eas");
         for (const auto& e : *list) {
-            j.beginObject();
+            j.begin();
             j.field("eas_id", e.easId);
             j.field("mode", std::string(store::toString(e.serviceMode)));
-            j.key("cert_sha256");
             if (e.certSha256) {
-                j.value(toHex(*e.certSha256));
+                j.field("cert_sha256", toHex(*e.certSha256));
             } else {
-                j.null();
+                j.null("cert_sha256");
             }
             j.field("up_endpoint", e.upEndpoint);
             j.field("created_at", formatTime(e.createdAt));
-            j.endObject();
+            j.end();
         }
-        j.endArray().endObject();
+        j.endArray().end();
         std::printf("%s\n", j.str().c_str());
         return cli::kExitOk;
     }
@@ -168,8 +167,8 @@ int runRemove(const std::vector<std::string>& args) {
     if (auto r = (*st)->removeEas(id); !r)
         return cmd.fail(r.error());
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject().field("eas_id", id).field("removed", true).endObject();
+        JsonOut j;
+        j.begin().field("eas_id", id).field("removed", true).end();
         std::printf("%s\n", j.str().c_str());
     } else {
         std::printf("EAS '%s' removed\n", id.c_str());

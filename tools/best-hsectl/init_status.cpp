@@ -7,8 +7,8 @@
 #include "admin_client.h"
 #include "cli.h"
 #include "commands.h"
+#include "common/json.h"
 #include "context.h"
-#include "json.h"
 #include "store/store_lock.h"
 
 namespace best::hsectl {
@@ -87,17 +87,17 @@ int runInit(const std::vector<std::string>& args) {
     const auto health = (*vault)->checkHealth();
     const std::string& label = (*vault)->tokenLabel();
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject().field("token", label);
-        j.key("created").beginArray();
+        JsonOut j;
+        j.begin().field("token", label);
+        j.beginArray("created");
         if (!verifyOnly) {
             for (const auto l : kKeyLabels)
-                j.value(l);
+                j.item(l);
         }
         j.endArray();
         j.field("verified", true);
         j.field("health", health ? "ok" : "failed");
-        j.endObject();
+        j.end();
         std::printf("%s\n", j.str().c_str());
     } else if (verifyOnly) {
         std::printf("token '%s': %s, %s and %s are present and locked down\n", label.c_str(),
@@ -210,8 +210,8 @@ const char* milenageName(hsm::MilenagePath p) {
     return p == hsm::MilenagePath::ecbMultiPart ? "ecb-multi-part" : "ecb-single-part";
 }
 
-void capsJson(JsonWriter& j, const hsm::TokenCapabilities& c) {
-    j.key("mechanisms").beginObject();
+void capsJson(JsonOut& j, const hsm::TokenCapabilities& c) {
+    j.beginObject("mechanisms");
     j.field("aes_ecb", c.aesEcb);
     j.field("aes_cbc", c.aesCbc);
     j.field("sha256_hmac", c.hmacSha256);
@@ -222,14 +222,14 @@ void capsJson(JsonWriter& j, const hsm::TokenCapabilities& c) {
     j.field("generic_secret_key_gen", c.genericKeyGen);
     j.field("sp800_108_kdf", c.kbkdf);
     j.field("vendor_milenage", c.vendorMilenage);
-    j.endObject();
-    j.key("paths").beginObject();
+    j.end();
+    j.beginObject("paths");
     j.field("wrap", wrapName(c.wrap));
     j.field("milenage", milenageName(c.milenage));
     j.field("kdf", "hmac-sign");
     j.field("token_key_copies", c.tokenKeyCopies);
     j.field("clear_extractable", c.clearExtractable);
-    j.endObject();
+    j.end();
 }
 
 }  // namespace
@@ -253,9 +253,9 @@ int runStatus(const std::vector<std::string>& args) {
     const StoreStatus s = storeStatus(*settings);
 
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject();
-        j.key("hsm").beginObject().field("configured", h.configured);
+        JsonOut j;
+        j.begin();
+        j.beginObject("hsm").field("configured", h.configured);
         if (h.configured) {
             j.field("available", !h.error.has_value());
             j.field("module", h.module);
@@ -269,8 +269,8 @@ int runStatus(const std::vector<std::string>& args) {
                     j.field("health_error", h.health->message);
             }
         }
-        j.endObject();
-        j.key("store").beginObject().field("configured", s.configured);
+        j.end();
+        j.beginObject("store").field("configured", s.configured);
         if (s.configured) {
             j.field("path", s.path);
             j.field("available", !s.error.has_value());
@@ -284,8 +284,8 @@ int runStatus(const std::vector<std::string>& args) {
                 j.field("key_sets", s.keySets);
             }
         }
-        j.endObject();
-        j.endObject();
+        j.end();
+        j.end();
         std::printf("%s\n", j.str().c_str());
     } else {
         if (!h.configured) {

@@ -12,10 +12,10 @@
 #include "cli.h"
 #include "commands.h"
 #include "common/hex.h"
+#include "common/json.h"
 #include "context.h"
 #include "crypto/key_hierarchy.h"
 #include "crypto/milenage.h"
-#include "json.h"
 #include "selftest_vectors.h"
 
 namespace best::hsectl {
@@ -423,15 +423,15 @@ int runSelftest(const std::vector<std::string>& args) {
 
     const bool ok = checks.failed() == 0;
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject();
+        JsonOut j;
+        j.begin();
         j.field("token", (*vault)->tokenLabel());
         j.field("milenage_sets", static_cast<std::uint64_t>(sets.size()));
         j.field("checks", checks.total());
         j.field("failed", checks.failed());
-        j.key("failures").stringArray(checks.failures());
+        j.field("failures", checks.failures());
         j.field("passed", ok);
-        j.endObject();
+        j.end();
         std::printf("%s\n", j.str().c_str());
     } else if (ok) {
         std::printf(

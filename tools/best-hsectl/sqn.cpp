@@ -7,8 +7,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "common/hex.h"
+#include "common/json.h"
 #include "context.h"
-#include "json.h"
 #include "provisioning.h"
 #include "store/validate.h"
 
@@ -59,8 +59,8 @@ const char* const kResyncHelp =
 void printState(const store::SqnState& q, const Settings& s, const char* what,
                 const crypto::Sqn* sqnMs = nullptr) {
     if (s.json) {
-        JsonWriter j;
-        j.beginObject();
+        JsonOut j;
+        j.begin();
         j.field("imsi", q.imsi);
         if (what != nullptr)
             j.field("action", what);
@@ -71,14 +71,14 @@ void printState(const store::SqnState& q, const Settings& s, const char* what,
         if (auto t = sqnText(q.seqHe + 1, s.sqnInd, q.indBits)) {
             j.field("next_sqn", *t);
         } else {
-            j.key("next_sqn").null();
+            j.null("next_sqn");
         }
         j.field("ind", s.sqnInd);
         j.field("ind_bits", static_cast<unsigned>(q.indBits));
         j.field("last_change", q.lastChange);
         j.field("reservations", q.reservations);
         j.field("updated_at", formatTime(q.updatedAt));
-        j.endObject();
+        j.end();
         std::printf("%s\n", j.str().c_str());
         return;
     }

@@ -6,9 +6,9 @@
 #include "cli.h"
 #include "commands.h"
 #include "common/hex.h"
+#include "common/json.h"
 #include "context.h"
 #include "csv_import.h"
-#include "json.h"
 #include "provisioning.h"
 #include "store/validate.h"
 
@@ -124,31 +124,31 @@ Result<std::uint8_t> indBitsOption(const cli::Options& o, const Settings& s) {
     return static_cast<std::uint8_t>(*n);
 }
 
-void sqnJson(JsonWriter& j, const store::SqnState& q, const Settings& s) {
-    j.key("sqn").beginObject();
+void sqnJson(JsonOut& j, const store::SqnState& q, const Settings& s) {
+    j.beginObject("sqn");
     j.field("seq_he", q.seqHe);
     j.field("next_seq", q.seqHe + 1);
     if (auto t = sqnText(q.seqHe + 1, s.sqnInd, q.indBits)) {
         j.field("next_sqn", *t);
     } else {
-        j.key("next_sqn").null();
+        j.null("next_sqn");
     }
     j.field("ind", s.sqnInd);
     j.field("ind_bits", static_cast<unsigned>(q.indBits));
     j.field("last_change", q.lastChange);
     j.field("reservations", q.reservations);
     j.field("updated_at", formatTime(q.updatedAt));
-    j.endObject();
+    j.end();
 }
 
-void subscriberJson(JsonWriter& j, const store::SubscriberRecord& r) {
+void subscriberJson(JsonOut& j, const store::SubscriberRecord& r) {
     j.field("imsi", r.imsi);
     j.field("external_ue_id", r.externalUeId);
     j.field("algorithm", r.algorithm);
     j.field("op_kind", std::string(store::toString(r.opKind)));
     j.field("amf", toHex(r.amf));
     j.field("ind_bits", static_cast<unsigned>(r.indBits));
-    j.key("allowed_eas").stringArray(r.allowedEas);
+    j.field("allowed_eas", r.allowedEas);
     j.field("created_at", formatTime(r.createdAt));
 }
 
@@ -300,8 +300,8 @@ int runAdd(const std::vector<std::string>& args) {
     const std::uint64_t firstSeq = p.seqHe + 1;
     const auto firstSqn = sqnText(firstSeq, settings->sqnInd, p.record.indBits);
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject();
+        JsonOut j;
+        j.begin();
         j.field("imsi", p.record.imsi);
         j.field("added", true);
         j.field("k", kWrapped ? "unwrapped from the transport key and wrapped in the HSM"
@@ -314,9 +314,9 @@ int runAdd(const std::vector<std::string>& args) {
         if (firstSqn) {
             j.field("first_sqn", *firstSqn);
         } else {
-            j.key("first_sqn").null();
+            j.null("first_sqn");
         }
-        j.endObject();
+        j.end();
         std::printf("%s\n", j.str().c_str());
     } else {
         std::printf("subscriber %s added: K %s, OPc sealed%s, AMF %s, IND bits %u, first SEQ %llu",
@@ -403,9 +403,9 @@ int runImport(const std::vector<std::string>& args) {
     if (!n)
         return cmd.fail(n.error().message + "; nothing imported", exitCodeFor(n.error()));
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject().field("imported", static_cast<std::uint64_t>(*n)).field("file", file);
-        j.endObject();
+        JsonOut j;
+        j.begin().field("imported", static_cast<std::uint64_t>(*n)).field("file", file);
+        j.end();
         std::printf("%s\n", j.str().c_str());
     } else {
         std::printf("%zu subscribers imported from %s\n", *n, file.c_str());
@@ -436,15 +436,15 @@ int runList(const std::vector<std::string>& args) {
     if (!list)
         return cmd.fail(list.error());
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject().field("count", static_cast<std::uint64_t>(list->size()));
-        j.key("subscribers").beginArray();
+        JsonOut j;
+        j.begin().field("count", static_cast<std::uint64_t>(list->size()));
+        j.beginArray("subscribers");
         for (const auto& r : *list) {
-            j.beginObject();
+            j.begin();
             subscriberJson(j, r);
-            j.endObject();
+            j.end();
         }
-        j.endArray().endObject();
+        j.endArray().end();
         std::printf("%s\n", j.str().c_str());
         return cli::kExitOk;
     }
@@ -492,13 +492,13 @@ int runShow(const std::vector<std::string>& args) {
         return cmd.fail(refresh.error());
 
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject();
+        JsonOut j;
+        j.begin();
         subscriberJson(j, *rec);
         sqnJson(j, *sqn, *settings);
-        j.key("key_sets").beginArray();
+        j.beginArray("key_sets");
         for (const auto& k : *sets) {
-            j.beginObject();
+            j.begin();
             j.field("kid", static_cast<unsigned>(k.kid));
             j.field("state", std::string(store::toString(k.state)));
             j.field("key_agreement", static_cast<unsigned>(k.keyAgreement));
@@ -506,28 +506,27 @@ int runShow(const std::vector<std::string>& args) {
             j.field("created_at", formatTime(k.createdAt));
             j.field("lifetime", static_cast<std::uint64_t>(k.lifetimeSeconds));
             j.field("use_count", k.useCount);
-            j.key("eas_keys").beginArray();
+            j.beginArray("eas_keys");
             for (const auto& e : k.easKeys) {
-                j.beginObject().field("eas_id", e.easId);
-                j.field("type", std::string(store::toString(e.type))).endObject();
+                j.begin().field("eas_id", e.easId);
+                j.field("type", std::string(store::toString(e.type))).end();
             }
             j.endArray();
-            j.endObject();
+            j.end();
         }
         j.endArray();
-        j.key("refresh");
         if (refresh) {
-            j.beginObject();
+            j.beginObject("refresh");
             j.field("origin", static_cast<unsigned>(refresh->origin));
             j.field("new_kid", static_cast<unsigned>(refresh->newKid));
             j.field("resyncs", static_cast<std::uint64_t>(refresh->resyncs));
             j.field("requested_by", refresh->requestedBy);
             j.field("created_at", formatTime(refresh->createdAt));
-            j.endObject();
+            j.end();
         } else {
-            j.null();
+            j.null("refresh");
         }
-        j.endObject();
+        j.end();
         std::printf("%s\n", j.str().c_str());
         return cli::kExitOk;
     }
@@ -584,8 +583,8 @@ int runRemove(const std::vector<std::string>& args) {
     if (auto r = (*st)->removeSubscriber(imsi); !r)
         return cmd.fail(r.error());
     if (settings->json) {
-        JsonWriter j;
-        j.beginObject().field("imsi", imsi).field("removed", true).endObject();
+        JsonOut j;
+        j.begin().field("imsi", imsi).field("removed", true).end();
         std::printf("%s\n", j.str().c_str());
     } else {
         std::printf("subscriber %s removed (with its SQN state, key sets and refresh)\n",
