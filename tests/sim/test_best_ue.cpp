@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <string>
@@ -47,8 +48,9 @@ protected:
         auto r = sim::rig::PcscRig::create();
         ASSERT_TRUE(r) << r.error().describe();
         rig_ = std::move(*r);
-        start();
+        start(daemonOptions());
     }
+    virtual itest::DaemonOptions daemonOptions() const { return {}; }
     void TearDown() override {
         agent_.stop(std::chrono::seconds(3));
         rig_.reset();
@@ -107,6 +109,43 @@ protected:
         }
     }
     std::string agentLog() const { return itest::readFile(dir_ + "/agent.log"); }
+
+    // `best-ue status` until its output holds `text` (or `ms` pass); the last output.
+    std::string statusUntil(const std::string& text, int ms = 15000) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        std::string last;
+        for (;;) {
+            auto s = run({"status", "--socket", socketPath()});
+            last = "exit " + std::to_string(s.exitCode) + "\n" + s.output;
+            if (s.exitCode == 0 && s.output.find(text) != std::string::npos)
+                return last;
+            if (std::chrono::steady_clock::now() >= until)
+                return last;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    // The hsed log until it holds `text`.
+    bool hsedLogUntil(const std::string& text, int ms = 15000) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (log().find(text) == std::string::npos) {
+            if (std::chrono::steady_clock::now() >= until)
+                return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return true;
+    }
+    // One uplink sink frame's payload, checked against the Session ID it must carry.
+    std::string sinkPayload(std::uint32_t sid) {
+        auto up = readSink();
+        if (!up || up->size() < 4)
+            return "<nothing at the sink>";
+        const std::uint32_t got = (std::uint32_t{(*up)[0]} << 24) |
+                                  (std::uint32_t{(*up)[1]} << 16) | (std::uint32_t{(*up)[2]} << 8) |
+                                  (*up)[3];
+        if (got != sid)
+            return "<session " + std::to_string(got) + ">";
+        return std::string(up->begin() + 4, up->end());
+    }
 
     std::unique_ptr<sim::rig::PcscRig> rig_;
     sim::rig::ChildProcess agent_;
@@ -282,6 +321,252 @@ TEST_P(Flows, AgentServesControlCommandsAndResumesAfterARestart) {
 
 INSTANTIATE_TEST_SUITE_P(Styles, Flows, ::testing::Values(ResponseStyle::t0, ResponseStyle::direct),
                          [](const auto& info) { return styleName(info.param); });
+
+// ---- an HSE-triggered key refresh reaching a running agent --------------------------------
+
+// best-hsed with its admin socket: the operator's `best-hsectl ue refresh`.
+class HseRefresh : public BestUe {
+protected:
+    itest::DaemonOptions daemonOptions() const override {
+        itest::DaemonOptions o;
+        o.extraConfig = "admin:\n  socket: " + adminPath() + "\n";
+        return o;
+    }
+    std::string adminPath() const { return dir_ + "/admin.sock"; }
+    sim::rig::RunResult hsectl(std::vector<std::string> args) {
+        const char* exe = std::getenv("BEST_HSECTL");
+        EXPECT_NE(exe, nullptr) << "BEST_HSECTL not set";
+        args.insert(args.begin(), {exe ? exe : "best-hsectl", "--admin-socket", adminPath()});
+        auto r = sim::rig::runAndCapture(args, std::chrono::seconds(30));
+        EXPECT_TRUE(r) << r.error().describe();
+        return r ? *r : sim::rig::RunResult{};
+    }
+    std::string ueShow() { return hsectl({"ue", "show", "--imsi", itest::kImsi}).output; }
+    bool ueShowUntil(const std::string& text, int ms = 15000) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (ueShow().find(text) == std::string::npos) {
+            if (std::chrono::steady_clock::now() >= until)
+                return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        return true;
+    }
+};
+
+// The operator refreshes the keys of a UE whose agent holds a confirmed session: the agent runs
+// the card, answers with its key confirmation and keeps the session; the HSE stores the pending
+// set; the next establishment resumes with it, and so does the agent after a restart.
+TEST_F(HseRefresh, OperatorRefreshReachesTheRunningAgent) {
+    startCard(ResponseStyle::direct);
+    const std::string cfg = writeConfig("[5g]");
+    startAgent(cfg);
+    auto est = run({"establish", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(est.exitCode, 0) << context(est) << agentLog();
+    ASSERT_NE(est.output.find("full establishment, 5G AKA, key set KID 1"), std::string::npos)
+        << est.output;
+    const std::uint32_t sid = sessionIdIn(est.output);
+    ASSERT_NE(sid, 0u) << est.output;
+    ASSERT_EQ(run({"send", "--config", cfg, "before"}).exitCode, 0);
+    EXPECT_EQ(sinkPayload(sid), "before");  // the HSE confirmed the session (A9)
+    ASSERT_TRUE(hsedLogUntil("is current (durable)")) << log();
+
+    auto r = hsectl({"ue", "refresh", "--imsi", itest::kImsi});
+    ASSERT_EQ(r.exitCode, 0) << r.output << log();
+    EXPECT_EQ(r.output, std::string("key refresh of IMSI ") + itest::kImsi +
+                            " started in session " + std::to_string(sid) + "\n");
+
+    // The agent ran the USIM and answered: the pending set is in its status and state file.
+    const std::string st = statusUntil("pending key set: KID 2\n");
+    ASSERT_NE(st.find("pending key set: KID 2\n"), std::string::npos) << st << agentLog();
+    EXPECT_EQ(st.rfind("exit 0\nphase: established\n", 0), 0u) << st;
+    char sidHex[16];
+    std::snprintf(sidHex, sizeof sidHex, "0x%08x", sid);
+    EXPECT_NE(
+        st.find(std::string("session ") + sidHex + ": full establishment, 5G AKA, key set KID 1"),
+        std::string::npos)
+        << st;  // the same session goes on under its own keys
+    EXPECT_NE(st.find("current key set: KID 1, 5G AKA\n"), std::string::npos) << st;
+    EXPECT_NE(st.find("last: key refresh (origin HSE) done: key set KID 2 is pending, used by the "
+                      "next session\n"),
+              std::string::npos)
+        << st;
+    const std::string state = itest::readFile(statePath());
+    EXPECT_NE(state.find("key-set current kid=1 "), std::string::npos) << state;
+    EXPECT_NE(state.find("key-set pending kid=2 "), std::string::npos) << state;
+
+    // The HSE checked the key confirmation and stored the pending set; the refresh is over.
+    ASSERT_TRUE(hsedLogUntil(std::string("event pending-key-set-stored IMSI ") + itest::kImsi +
+                             " KID 2 EAS " + itest::kEasHse + " origin hse"))
+        << log();
+    ASSERT_TRUE(ueShowUntil("refresh in progress: none\n")) << ueShow();
+    std::string show = ueShow();
+    EXPECT_NE(show.find("key sets: 2\n"), std::string::npos) << show;
+    EXPECT_NE(show.find("  KID 1  current "), std::string::npos) << show;
+    EXPECT_NE(show.find("  KID 2  pending "), std::string::npos) << show;
+
+    // The live session was not touched by the refresh.
+    ASSERT_EQ(run({"send", "--config", cfg, "during"}).exitCode, 0);
+    EXPECT_EQ(sinkPayload(sid), "during");
+
+    // The next establishment resumes with the new set; its confirmation makes it current at
+    // both ends and the old set is gone (A24).
+    auto term = run({"terminate", "--config", cfg});
+    ASSERT_EQ(term.exitCode, 0) << term.output;
+    auto est2 = run({"establish", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(est2.exitCode, 0) << context(est2) << agentLog();
+    EXPECT_NE(est2.output.find("resumed key set, 5G AKA, key set KID 2"), std::string::npos)
+        << est2.output;
+    const std::uint32_t sid2 = sessionIdIn(est2.output);
+    EXPECT_NE(sid2, sid);
+    ASSERT_EQ(run({"send", "--config", cfg, "after"}).exitCode, 0);
+    EXPECT_EQ(sinkPayload(sid2), "after");
+    const std::string st2 = statusUntil("current key set: KID 2, 5G AKA\n");
+    EXPECT_NE(st2.find("current key set: KID 2, 5G AKA\npending key set: none\n"),
+              std::string::npos)
+        << st2;
+    ASSERT_TRUE(ueShowUntil("key sets: 1\n")) << ueShow();
+    show = ueShow();
+    EXPECT_NE(show.find("  KID 2  current "), std::string::npos) << show;
+    EXPECT_EQ(show.find("  KID 1  "), std::string::npos) << show;
+    EXPECT_EQ(itest::readFile(statePath()).find("kid=1 "), std::string::npos);
+
+    // A restarted agent resumes with KID 2 too.
+    ::kill(agent_.pid(), SIGTERM);
+    auto ended = agent_.wait(std::chrono::seconds(10));
+    ASSERT_TRUE(ended) << agentLog();
+    EXPECT_TRUE(WIFEXITED(*ended) && WEXITSTATUS(*ended) == 0) << agentLog();
+    startAgent(cfg);
+    auto est3 = run({"establish", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(est3.exitCode, 0) << context(est3) << agentLog();
+    EXPECT_NE(est3.output.find("resumed key set, 5G AKA, key set KID 2"), std::string::npos)
+        << est3.output;
+    EXPECT_NE(agentLog().find("key refresh (origin HSE) done: key set KID 2 is pending"),
+              std::string::npos)
+        << agentLog();
+    for (const char* secret : {itest::kKHex, itest::kOpcHex})
+        EXPECT_EQ(agentLog().find(secret), std::string::npos);
+}
+
+// ---- the card pulled under a running agent ---------------------------------------------------
+
+// Key sets live kCardLifetime seconds, so that the test can outlive the one it establishes.
+constexpr unsigned kCardLifetime = 25;
+
+class CardGone : public BestUe {
+protected:
+    itest::DaemonOptions daemonOptions() const override {
+        itest::DaemonOptions o;
+        o.lifetime = kCardLifetime;
+        return o;
+    }
+};
+
+// The card goes away under a live session: the agent keeps running and says so in `status`; the
+// session, and a resumption with the stored set, need no card; a refresh and a full
+// establishment fail at once with exit 5; the card comes back and a full establishment works.
+TEST_F(CardGone, AgentKeepsItsSessionAndSaysTheCardIsAbsent) {
+    startCard(ResponseStyle::t0);
+    const std::string cfg = writeConfig("[5g]");
+    const std::string reader = rig_->readerName();
+    startAgent(cfg);
+    auto est = run({"establish", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(est.exitCode, 0) << context(est) << agentLog();
+    const auto keySetMade = std::chrono::system_clock::now();
+    ASSERT_NE(est.output.find("full establishment, 5G AKA, key set KID 1"), std::string::npos)
+        << est.output;
+    const std::uint32_t sid = sessionIdIn(est.output);
+    ASSERT_NE(sid, 0u);
+    const std::string present = statusUntil("card: present in reader '" + reader + "'\n");
+    ASSERT_NE(present.find("card: present in reader '" + reader + "'\n"), std::string::npos)
+        << present;
+
+    // Pull the card.
+    ASSERT_OK(rig_->stopVusim());
+    ASSERT_OK(rig_->waitForCardAbsent(std::chrono::seconds(10)));
+    const std::string absent = "card: absent (no card in reader '" + reader + "')\n";
+    const std::string st = statusUntil(absent);
+    ASSERT_NE(st.find(absent), std::string::npos) << st << agentLog();
+    EXPECT_NE(st.find("phase: established\n"), std::string::npos) << st;
+    EXPECT_NE(st.find("current key set: KID 1, 5G AKA\n"), std::string::npos) << st;
+    EXPECT_NE(agentLog().find("card: absent (no card in reader '" + reader + "')"),
+              std::string::npos)
+        << agentLog();
+
+    // The live session needs no card.
+    ASSERT_EQ(run({"send", "--config", cfg, "no card"}).exitCode, 0);
+    EXPECT_EQ(sinkPayload(sid), "no card");
+    // A refresh does: refused before anything is sent.
+    auto ref = run({"refresh", "--config", cfg, "--timeout", "20000"});
+    EXPECT_EQ(ref.exitCode, 5) << ref.output << agentLog();
+    EXPECT_EQ(ref.output,
+              "best-ue refresh: key refresh needs the USIM: card absent (no card in "
+              "reader '" +
+                  reader + "')\n");
+    auto still = run({"status", "--config", cfg});
+    EXPECT_NE(still.output.find("phase: established\n"), std::string::npos) << still.output;
+    EXPECT_NE(still.output.find("pending key set: none\n"), std::string::npos) << still.output;
+
+    // A resumption with the stored set needs no card either.
+    auto term = run({"terminate", "--config", cfg});
+    ASSERT_EQ(term.exitCode, 0) << term.output;
+    auto res = run({"establish", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(res.exitCode, 0) << context(res) << agentLog();
+    EXPECT_NE(res.output.find("resumed key set, 5G AKA, key set KID 1"), std::string::npos)
+        << res.output;
+    const std::uint32_t sid2 = sessionIdIn(res.output);
+    ASSERT_EQ(run({"send", "--config", cfg, "resumed"}).exitCode, 0);
+    EXPECT_EQ(sinkPayload(sid2), "resumed");
+    ASSERT_TRUE(agent_.running()) << agentLog();
+
+    // Once the set has expired only a full establishment (AKA) remains: it fails at once, with
+    // the reason, and the agent stays idle.
+    ASSERT_EQ(run({"terminate", "--config", cfg}).exitCode, 0);
+    std::this_thread::sleep_until(keySetMade + std::chrono::seconds(kCardLifetime + 2));
+    const auto asked = std::chrono::steady_clock::now();
+    auto full = run({"establish", "--config", cfg, "--timeout", "40000"});
+    const auto took = std::chrono::steady_clock::now() - asked;
+    EXPECT_EQ(full.exitCode, 5) << context(full) << agentLog();
+    EXPECT_EQ(full.output.rfind("best-ue establish: establishment failed: USIM unavailable: no "
+                                "card in reader '" +
+                                    reader + "'",
+                                0),
+              0u)
+        << full.output;
+    EXPECT_NE(full.output.find("; a full establishment needs the card\n"), std::string::npos)
+        << full.output;
+    EXPECT_LT(took, std::chrono::seconds(20)) << "not given up at once";  // A13 gives up at 44 s
+    const std::string idle = statusUntil("phase: idle\n", 2000);
+    EXPECT_NE(idle.find("phase: idle\n"), std::string::npos) << idle;
+    EXPECT_NE(idle.find("last: establishment failed: USIM unavailable: "), std::string::npos)
+        << idle;
+    EXPECT_NE(idle.find(absent), std::string::npos) << idle;
+    EXPECT_EQ(run({"send", "--config", cfg, "x"}).exitCode, 1);
+
+    // The card comes back: the watcher sees it and a full establishment works again.
+    ASSERT_OK(rig_->restartVusim());
+    const std::string back = statusUntil("card: present in reader '" + reader + "'\n");
+    ASSERT_NE(back.find("card: present in reader '" + reader + "'\n"), std::string::npos) << back;
+    auto again = run({"establish", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(again.exitCode, 0) << context(again) << agentLog();
+    EXPECT_NE(again.output.find(": full establishment, 5G AKA, key set KID "), std::string::npos)
+        << again.output;
+    const std::uint32_t sid3 = sessionIdIn(again.output);
+    ASSERT_EQ(run({"send", "--config", cfg, "card back"}).exitCode, 0);
+    EXPECT_EQ(sinkPayload(sid3), "card back");
+    ASSERT_TRUE(agent_.running()) << agentLog();
+    EXPECT_NE(agentLog().find("card: present in reader '" + reader + "'"), std::string::npos);
+}
+
+// Without a card at all the agent does not start: exit 5 with the reason.
+TEST_F(CardGone, NoCardAtStartIsExit5) {
+    const std::string cfg = writeConfig("[5g]");
+    auto r = run({"session", "--config", cfg});
+    EXPECT_EQ(r.exitCode, 5) << r.output;
+    EXPECT_NE(r.output.find("no card in reader '" + rig_->readerName() + "'"), std::string::npos)
+        << r.output;
+    auto a = run({"run", "--config", cfg});
+    EXPECT_EQ(a.exitCode, 5) << a.output;
+}
 
 // ---- the software USIM, the card's IMSI, the command line ------------------------------------
 

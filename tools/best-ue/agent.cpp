@@ -184,6 +184,21 @@ private:
 
 }  // namespace
 
+bool usimUnreachable(const Error& e) {
+    if (e.domain != ErrorDomain::sim)
+        return false;
+    switch (static_cast<sim::SimErrc>(e.code)) {
+        case sim::SimErrc::no_service:
+        case sim::SimErrc::no_reader:
+        case sim::SimErrc::no_card:
+        case sim::SimErrc::card_removed:
+        case sim::SimErrc::timeout:
+            return true;
+        default:
+            return false;
+    }
+}
+
 std::string describeSession(const ue::SessionInfo& s) {
     std::string t = "session " + hex32(s.sessionId) + ": " +
                     (s.resumed ? "resumed key set" : "full establishment") + ", " +
@@ -315,6 +330,15 @@ Agent::Agent(AgentConfig cfg, net::Loop& loop) : cfg_(std::move(cfg)), loop_(loo
 
 Agent::~Agent() {
     {
+        std::lock_guard<std::mutex> l(cardMutex_);
+        stopWatcher_ = true;
+        if (watchClient_ != nullptr)
+            watchClient_->cancel();
+    }
+    cardCv_.notify_all();
+    if (watcher_.joinable())
+        watcher_.join();
+    {
         std::lock_guard<std::mutex> l(mutex_);
         stopWorker_ = true;
         jobs_.clear();  // AUTHENTICATEs nobody will use; the one running is waited for
@@ -369,6 +393,10 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentConfig cfg, net::Loop& loop) {
         return makeError(r.error());
     if (a->cfg_.imsi && a->cfg_.usim.source == UsimSource::pcsc)
         log::info(kLog, "IMSI " + a->imsi_ + " from the configuration");
+    if (a->cfg_.usim.source == UsimSource::pcsc)
+        a->watcher_ = std::thread([p = a.get()] { p->watchCard(); });
+    else
+        a->cardText_ = "none (software USIM)";
 
     // One agent per state file: a second one would reuse nonces and key sets under the first.
     const std::string lockPath = a->cfg_.stateFile + ".lock";
@@ -496,14 +524,20 @@ void Agent::flush() {
             post([this, req]() -> std::function<void()> {
                 auto res = usim_->authenticate(req.rand, req.autn);
                 return [this, req, res]() {
+                    if (!res && usimUnreachable(res.error()))
+                        usimUnavailable_ = res.error().message;
+                    else
+                        usimUnavailable_.reset();
                     engine_->onAkaResult(req.ticket, res, ue::UeTime::now(), out_);
                     flush();
                 };
             });
         }
         for (const auto& ev : o.events) {
-            if (auto line = describeEvent(ev))
-                log::notice(kLog, *line);
+            const std::string text = eventText(ev);
+            const bool noUsim = endedForUsim(ev);
+            if (!text.empty())
+                log::notice(kLog, text);
             else if (auto* d = std::get_if<ue::Dropped>(&ev))
                 log::debug(kLog,
                            "dropped a datagram: " + std::string(emsdp::dropReasonName(d->reason)));
@@ -518,8 +552,16 @@ void Agent::flush() {
                 std::holds_alternative<ue::SessionTerminated>(ev) ||
                 std::holds_alternative<ue::RefreshCompleted>(ev) ||
                 std::holds_alternative<ue::RefreshFailed>(ev) ||
-                std::holds_alternative<ue::SessionLost>(ev))
-                lastOutcome_ = describeEvent(ev).value_or("");
+                std::holds_alternative<ue::SessionLost>(ev) ||
+                std::holds_alternative<ue::UsimFailed>(ev))
+                lastOutcome_ = text;
+            // A full establishment whose AUTHENTICATE found no card (after the one reopen) ends
+            // here rather than resending for 44 s: the caller learns at once (decision 98).
+            if (std::holds_alternative<ue::UsimFailed>(ev) && usimUnavailable_ &&
+                engine_->phase() == ue::Phase::establishing) {
+                cancelledForUsim_ = true;
+                engine_->cancel(out_);
+            }
             // Waiting control clients.
             for (auto it = waiters_.begin(); it != waiters_.end();) {
                 Waiter& w = **it;
@@ -532,17 +574,17 @@ void Agent::flush() {
                     if (auto* e = std::get_if<ue::SessionEstablished>(&ev))
                         reply = "ok " + describeSession(e->info);
                     else if (std::holds_alternative<ue::AttemptEnded>(ev))
-                        reply = "error " + describeEvent(ev).value_or("");
+                        reply = (noUsim ? "unavailable " : "error ") + text;
                 } else if (w.kind == K::refresh) {
                     if (auto* e = std::get_if<ue::RefreshCompleted>(&ev);
                         e && e->origin == emsdp::RefreshOrigin::ue)
-                        reply = "ok " + describeEvent(ev).value_or("");
+                        reply = "ok " + text;
                     else if (auto* f = std::get_if<ue::RefreshFailed>(&ev);
                              f && f->origin == emsdp::RefreshOrigin::ue)
-                        reply = "error " + describeEvent(ev).value_or("");
+                        reply = (noUsim ? "unavailable " : "error ") + text;
                 } else if (w.kind == K::terminate &&
                            std::holds_alternative<ue::SessionTerminated>(ev)) {
-                    reply = "ok " + describeEvent(ev).value_or("");
+                    reply = "ok " + text;
                 }
                 if (reply) {
                     w.conn->setOnClosed({});
@@ -553,11 +595,133 @@ void Agent::flush() {
                     ++it;
                 }
             }
+            if (std::holds_alternative<ue::AttemptEnded>(ev))
+                cancelledForUsim_ = false;
             if (observer)
                 observer(ev);
         }
     }
     armTimer();
+}
+
+bool Agent::endedForUsim(const ue::Event& ev) const {
+    if (!usimUnavailable_)
+        return false;
+    if (auto* a = std::get_if<ue::AttemptEnded>(&ev))
+        return a->reason == ue::AttemptEnd::cancelled && cancelledForUsim_;
+    if (auto* f = std::get_if<ue::RefreshFailed>(&ev))
+        return f->reason == ue::RefreshFailure::usim;
+    return false;
+}
+
+std::string Agent::eventText(const ue::Event& ev) const {
+    if (endedForUsim(ev) && std::holds_alternative<ue::AttemptEnded>(ev))
+        return "establishment failed: USIM unavailable: " + *usimUnavailable_ +
+               "; a full establishment needs the card";
+    if (auto* f = std::get_if<ue::RefreshFailed>(&ev); f && endedForUsim(ev))
+        return "key refresh (origin " + originName(f->origin) +
+               ") failed: USIM unavailable: " + *usimUnavailable_;
+    if (auto* u = std::get_if<ue::UsimFailed>(&ev); u && usimUnreachable(u->error))
+        return "USIM unavailable: " + u->error.message;
+    return describeEvent(ev).value_or("");
+}
+
+// ---- card watcher (PC/SC) --------------------------------------------------------------------
+
+void Agent::setCard(bool missing, const std::string& text) {
+    {
+        std::lock_guard<std::mutex> l(cardMutex_);
+        if (text == cardText_)
+            return;
+        cardMissing_ = missing;
+        cardText_ = text;
+    }
+    log::notice(kLog, "card: " + text);
+}
+
+std::string Agent::cardText() const {
+    std::lock_guard<std::mutex> l(cardMutex_);
+    return cardText_;
+}
+
+bool Agent::cardMissing() const {
+    std::lock_guard<std::mutex> l(cardMutex_);
+    return cardMissing_;
+}
+
+void Agent::watchCard() {
+    using namespace std::chrono_literals;
+    const std::string pattern = cfg_.usim.reader;
+    std::optional<sim::PcscClient> client;
+    auto stopped = [this] {
+        std::lock_guard<std::mutex> l(cardMutex_);
+        return stopWatcher_;
+    };
+    auto pause = [this] {
+        std::unique_lock<std::mutex> l(cardMutex_);
+        cardCv_.wait_for(l, 500ms, [this] { return stopWatcher_; });
+    };
+    auto drop = [&] {
+        std::lock_guard<std::mutex> l(cardMutex_);
+        watchClient_ = nullptr;
+        client.reset();
+    };
+    while (!stopped()) {
+        if (!client) {
+            auto c = sim::PcscClient::open();
+            if (!c) {
+                setCard(true, "reader unavailable (" + c.error().message + ")");
+                pause();
+                continue;
+            }
+            std::lock_guard<std::mutex> l(cardMutex_);
+            if (stopWatcher_)
+                return;
+            client.emplace(std::move(*c));
+            watchClient_ = &*client;
+        }
+        auto names = client->matchingReaders(pattern);
+        if (!names) {
+            setCard(true, "reader unavailable (" + names.error().message + ")");
+            drop();
+            pause();
+            continue;
+        }
+        if (names->empty()) {
+            setCard(true, "reader unavailable (no reader matching '" + pattern + "')");
+            pause();
+            continue;
+        }
+        auto r = client->waitForCard(pattern, 1000ms);
+        if (!r) {
+            const auto code = static_cast<sim::SimErrc>(r.error().code);
+            if (r.error().domain == ErrorDomain::sim && code == sim::SimErrc::no_card) {
+                setCard(true, "absent (no card in reader '" + names->front() + "')");
+            } else if (r.error().domain == ErrorDomain::sim && code == sim::SimErrc::timeout) {
+                // cancelled: the loop checks for the stop
+            } else {
+                setCard(true, "reader unavailable (" + r.error().message + ")");
+                drop();
+                pause();
+            }
+            continue;
+        }
+        setCard(false, "present in reader '" + *r + "'");
+        for (;;) {
+            auto g = client->waitForRemoval(*r, 1000ms);
+            if (stopped())
+                return;
+            if (g) {
+                setCard(true, "absent (no card in reader '" + *r + "')");
+                break;
+            }
+            if (g.error().domain == ErrorDomain::sim &&
+                g.error().code == static_cast<int>(sim::SimErrc::timeout))
+                continue;
+            drop();  // pcscd went away (or restarted): a new context
+            break;
+        }
+    }
 }
 
 void Agent::onDatagram(ByteView data, const sockaddr* from) {
@@ -624,6 +788,7 @@ std::string Agent::statusText() const {
          (st.pending ? "KID " + std::to_string(st.pending->kid) : std::string("none")) + "\n";
     t += "imsi: " + imsi_ + "\n";
     t += "usim: " + usimDescription_ + "\n";
+    t += "card: " + cardText() + "\n";
     t += "hse: " + hse_.toString() + ", EAS " + cfg_.easId + "\n";
     t += "uplink sent: " + std::to_string(uplinkSent_) +
          ", downlink received: " + std::to_string(downlinkReceived_) + " (" +
@@ -728,6 +893,9 @@ void Agent::onControl(net::StreamConnection& c, const std::string& line) {
                 return reply("error " + r.error().message);
         wait(Waiter::Kind::establish);
     } else if (cmd == "refresh") {
+        // The USIM runs for every refresh: with no card, ask nothing of the HSE (decision 99).
+        if (cardMissing())
+            return reply("unavailable key refresh needs the USIM: card " + cardText());
         if (auto r = refresh(); !r)
             return reply("error " + r.error().message);
         wait(Waiter::Kind::refresh);

@@ -21,7 +21,15 @@
 #include "ue/state_file.h"
 #include "ue/usim.h"
 
+namespace best::sim {
+class PcscClient;
+}
+
 namespace best::ueagent {
+
+// Errors that mean "the USIM cannot be reached" (no card, no matching reader, pcscd down, the
+// card went away): a full establishment or refresh cannot run until it is back.
+bool usimUnreachable(const Error& e);
 
 // One readable line for an engine event (no key material); nullopt for events not worth a line.
 std::optional<std::string> describeEvent(const ue::Event& e);
@@ -55,6 +63,16 @@ public:
     std::optional<ue::SessionInfo> session() const { return engine_->session(); }
     const std::string& usimDescription() const { return usimDescription_; }
     const std::string& imsi() const { return imsi_; }
+    // Why the last AUTHENTICATE could not reach the USIM; empty after one that did.
+    const std::optional<std::string>& usimUnavailable() const { return usimUnavailable_; }
+    // describeEvent(), naming an unreachable USIM where it ended an establishment or refresh.
+    std::string eventText(const ue::Event& ev) const;
+    // True when `ev` ended an establishment or refresh because the USIM could not be reached.
+    bool endedForUsim(const ue::Event& ev) const;
+    // The card as the watcher last saw it (PC/SC), e.g. "absent (no card in reader 'X')".
+    std::string cardText() const;
+    // True while the watcher sees no usable card (never for the software USIM).
+    bool cardMissing() const;
     const AgentConfig& config() const { return cfg_; }
 
     // Every engine event, after the agent handled it (scripts).
@@ -76,6 +94,8 @@ private:
     void onDatagram(ByteView data, const sockaddr* from);
     void onControl(net::StreamConnection& c, const std::string& line);
     void tick();
+    void watchCard();
+    void setCard(bool missing, const std::string& text);
 
     struct Waiter;
 
@@ -101,6 +121,17 @@ private:
     std::deque<std::function<std::function<void()>()>> jobs_;
     std::deque<std::function<void()>> inbox_;
     bool stopWorker_ = false;
+
+    // Card watcher (PC/SC only): its own PC/SC context, SCardGetStatusChange, 1 s slices.
+    std::thread watcher_;
+    mutable std::mutex cardMutex_;
+    std::condition_variable cardCv_;
+    bool stopWatcher_ = false;
+    sim::PcscClient* watchClient_ = nullptr;  // the watcher's, for cancel(); under cardMutex_
+    bool cardMissing_ = false;
+    std::string cardText_ = "not checked yet";
+    std::optional<std::string> usimUnavailable_;
+    bool cancelledForUsim_ = false;  // the agent ended a full establishment: no USIM
 
     std::deque<Downlink> downlinks_;
     std::vector<std::unique_ptr<Waiter>> waiters_;

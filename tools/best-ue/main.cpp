@@ -29,6 +29,7 @@ constexpr int kExitFailed = 1;       // the agent refused, or the operation / a 
 constexpr int kExitUsage = 2;        // bad arguments or configuration
 constexpr int kExitUnreachable = 3;  // no agent answers on the control socket
 constexpr int kExitTimeout = 4;      // nothing happened within the time asked for
+constexpr int kExitNoUsim = 5;       // the USIM cannot be reached (no card, reader, pcscd)
 
 constexpr char kUsage[] =
     "usage: best-ue run --config FILE [--log-level LEVEL]\n"
@@ -43,7 +44,8 @@ constexpr char kUsage[] =
     "session and stop it). The other commands talk to a running agent over the configuration's\n"
     "control_socket (or --socket PATH). session: establish, send each --send, wait for N downlink\n"
     "payloads, refresh the keys, terminate, in that order, then exit.\n"
-    "Exit status: 0 done, 1 failed or refused, 2 usage or configuration, 3 no agent, 4 timeout.\n";
+    "Exit status: 0 done, 1 failed or refused, 2 usage or configuration, 3 no agent, 4 timeout,\n"
+    "5 the USIM cannot be reached (no card, no reader, pcscd not running).\n";
 
 struct Args {
     std::string command;
@@ -201,6 +203,10 @@ int finish(const std::string& reply, const std::string& command, bool hex) {
         std::fprintf(stderr, "best-ue %s: %s\n", command.c_str(), rest.c_str());
         return kExitTimeout;
     }
+    if (word == "unavailable") {
+        std::fprintf(stderr, "best-ue %s: %s\n", command.c_str(), rest.c_str());
+        return kExitNoUsim;
+    }
     std::fprintf(stderr, "best-ue %s: %s\n", command.c_str(),
                  word == "error" ? rest.c_str() : reply.c_str());
     return kExitFailed;
@@ -232,9 +238,9 @@ public:
         if (std::holds_alternative<ue::Dropped>(ev) ||
             std::holds_alternative<ue::DownlinkReceived>(ev))
             ;  // reported below, per stage
-        else if (auto line = describeEvent(ev);
-                 line && !std::holds_alternative<ue::SessionEstablished>(ev))
-            say(*line);
+        else if (auto line = agent_.eventText(ev);
+                 !line.empty() && !std::holds_alternative<ue::SessionEstablished>(ev))
+            say(line);
         switch (stage_) {
             case Stage::establishing:
                 if (auto* e = std::get_if<ue::SessionEstablished>(&ev)) {
@@ -247,7 +253,7 @@ public:
                     stage_ = Stage::receiving;
                     next();
                 } else if (std::holds_alternative<ue::AttemptEnded>(ev)) {
-                    fail("no session");
+                    fail("no session", agent_.endedForUsim(ev) ? kExitNoUsim : kExitFailed);
                 }
                 break;
             case Stage::receiving:
@@ -261,7 +267,7 @@ public:
                     next();
                 } else if (auto* f = std::get_if<ue::RefreshFailed>(&ev);
                            f && f->origin == emsdp::RefreshOrigin::ue) {
-                    fail("key refresh failed");
+                    fail("key refresh failed", agent_.endedForUsim(ev) ? kExitNoUsim : kExitFailed);
                 }
                 break;
             case Stage::terminating:
@@ -340,9 +346,9 @@ private:
         ++received_;
     }
 
-    void fail(const std::string& why) {
+    void fail(const std::string& why, int code = kExitFailed) {
         say("failed: " + why);
-        done(kExitFailed);
+        done(code);
     }
 
     void done(int code) {
@@ -364,7 +370,7 @@ int runAgent(const Args& args, AgentConfig cfg, bool scripted) {
     auto agent = Agent::create(std::move(cfg), loop);
     if (!agent) {
         log::error("best-ue", agent.error().describe());
-        return kExitFailed;
+        return usimUnreachable(agent.error()) ? kExitNoUsim : kExitFailed;
     }
     auto sigterm = loop.make<net::Signal>();
     auto sigint = loop.make<net::Signal>();
