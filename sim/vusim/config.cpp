@@ -5,78 +5,24 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
-#include <set>
 
 #include <yaml-cpp/yaml.h>
 
 #include "common/hex.h"
 #include "common/unique_fd.h"
+#include "common/yaml_util.h"
 #include "crypto/milenage.h"
 #include "sim/sim_error.h"
 
 namespace best::sim::vusim {
 namespace {
 
-// A std::string that is wiped when it dies (scalars holding K, OP, OPc or the PIN).
-struct WipedString {
-    std::string s;
-    ~WipedString() { secureWipe(s.data(), s.size()); }
-};
+using yaml::checkKeys;
+using yaml::configError;
+using yaml::WipedString;
 
-tl::unexpected<Error> configError(std::string_view origin, const YAML::Node& node,
-                                  const std::string& msg) {
-    std::string where(origin);
-    const YAML::Mark m = node.Mark();
-    if (m.line >= 0)
-        where += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-    return makeError(SimErrc::config, where + ": " + msg);
-}
-
-Result<void> checkKeys(std::string_view origin, const YAML::Node& map,
-                       const std::set<std::string>& allowed, const std::string& section) {
-    if (!map.IsMap())
-        return configError(origin, map, section + " must be a mapping");
-    for (const auto& kv : map) {
-        const std::string key = kv.first.as<std::string>();
-        if (!allowed.count(key))
-            return configError(origin, kv.first, "unknown key '" + key + "' in " + section);
-    }
-    return {};
-}
-
-Result<std::uint64_t> parseUnsigned(std::string_view origin, const YAML::Node& n,
-                                    const std::string& what) {
-    if (!n.IsScalar())
-        return configError(origin, n, what + " must be a number");
-    const std::string text = n.Scalar();
-    std::uint64_t v = 0;
-    const char* b = text.data();
-    const char* e = text.data() + text.size();
-    int base = 10;
-    if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-        b += 2;
-        base = 16;
-    }
-    auto r = std::from_chars(b, e, v, base);
-    if (r.ec != std::errc() || r.ptr != e || b == e)
-        return configError(origin, n, what + ": '" + text + "' is not a decimal or 0x number");
-    return v;
-}
-
-template <typename SecretT>
-Result<void> parseSecretHex(std::string_view origin, const YAML::Node& n, const char* what,
-                            SecretT& out) {
-    if (!n.IsScalar())
-        return configError(origin, n, std::string(what) + " must be 32 hex digits");
-    WipedString text{n.Scalar()};
-    if (auto r = fromHexInto(text.s, what, out.mutableView()); !r)
-        return configError(origin, n, r.error().message);  // the message never holds the value
-    return {};
-}
-
-Result<VusimConfig> parse(std::string_view origin, const YAML::Node& root) {
+Result<VusimConfig> parse(const yaml::Origin& origin, const YAML::Node& root) {
     VusimConfig cfg;
     if (auto r = checkKeys(origin, root, {"vpcd", "card", "subscriber", "sqn"}, "the file"); !r)
         return makeError(r.error());
@@ -87,7 +33,7 @@ Result<VusimConfig> parse(std::string_view origin, const YAML::Node& root) {
         if (vpcd["host"])
             cfg.vpcdHost = vpcd["host"].as<std::string>();
         if (vpcd["port"]) {
-            auto p = parseUnsigned(origin, vpcd["port"], "vpcd.port");
+            auto p = yaml::decimalOrHex(origin, vpcd["port"], "vpcd.port");
             if (!p)
                 return makeError(p.error());
             if (*p == 0 || *p > 65534)  // vpcd also opens port + 1 for its second slot
@@ -128,7 +74,7 @@ Result<VusimConfig> parse(std::string_view origin, const YAML::Node& root) {
                                "card.response_style must be t0 or direct");
     }
     if (card["get_response_chunk"]) {
-        auto c = parseUnsigned(origin, card["get_response_chunk"], "card.get_response_chunk");
+        auto c = yaml::decimalOrHex(origin, card["get_response_chunk"], "card.get_response_chunk");
         if (!c)
             return makeError(c.error());
         if (*c > 256)
@@ -144,7 +90,7 @@ Result<VusimConfig> parse(std::string_view origin, const YAML::Node& root) {
         cfg.card.pin = *block;
     }
     if (card["pin_attempts"]) {
-        auto a = parseUnsigned(origin, card["pin_attempts"], "card.pin_attempts");
+        auto a = yaml::decimalOrHex(origin, card["pin_attempts"], "card.pin_attempts");
         if (!a)
             return makeError(a.error());
         if (*a < 1 || *a > 15)
@@ -159,16 +105,16 @@ Result<VusimConfig> parse(std::string_view origin, const YAML::Node& root) {
         return makeError(r.error());
     if (!sub["k"])
         return configError(origin, sub, "missing subscriber.k");
-    if (auto r = parseSecretHex(origin, sub["k"], "subscriber.k", cfg.k); !r)
+    if (auto r = yaml::secretHex(origin, sub["k"], "subscriber.k", cfg.k); !r)
         return makeError(r.error());
     if (sub["op"] && sub["opc"])
         return configError(origin, sub, "give subscriber.op or subscriber.opc, not both");
     if (sub["opc"]) {
-        if (auto r = parseSecretHex(origin, sub["opc"], "subscriber.opc", cfg.opc); !r)
+        if (auto r = yaml::secretHex(origin, sub["opc"], "subscriber.opc", cfg.opc); !r)
             return makeError(r.error());
     } else if (sub["op"]) {
         Op op;
-        if (auto r = parseSecretHex(origin, sub["op"], "subscriber.op", op); !r)
+        if (auto r = yaml::secretHex(origin, sub["op"], "subscriber.op", op); !r)
             return makeError(r.error());
         crypto::SoftAes128 ek(cfg.k);
         auto opc = crypto::computeOpc(ek, op);
@@ -192,7 +138,7 @@ Result<VusimConfig> parse(std::string_view origin, const YAML::Node& root) {
     unsigned indBits = kDefaultIndBits;
     std::uint64_t delta = kSqnDelta;
     if (sqn["ind_bits"]) {
-        auto b = parseUnsigned(origin, sqn["ind_bits"], "sqn.ind_bits");
+        auto b = yaml::decimalOrHex(origin, sqn["ind_bits"], "sqn.ind_bits");
         if (!b)
             return makeError(b.error());
         if (*b > kMaxIndBits)
@@ -200,7 +146,7 @@ Result<VusimConfig> parse(std::string_view origin, const YAML::Node& root) {
         indBits = static_cast<unsigned>(*b);
     }
     if (sqn["delta"]) {
-        auto d = parseUnsigned(origin, sqn["delta"], "sqn.delta");
+        auto d = yaml::decimalOrHex(origin, sqn["delta"], "sqn.delta");
         if (!d)
             return makeError(d.error());
         if (*d == 0)
@@ -212,10 +158,10 @@ Result<VusimConfig> parse(std::string_view origin, const YAML::Node& root) {
         if (!init.IsMap())
             return configError(origin, init, "sqn.initial_seq_ms maps IND to SEQ");
         for (const auto& kv : init) {
-            auto ind = parseUnsigned(origin, kv.first, "sqn.initial_seq_ms IND");
+            auto ind = yaml::decimalOrHex(origin, kv.first, "sqn.initial_seq_ms IND");
             if (!ind)
                 return makeError(ind.error());
-            auto seq = parseUnsigned(origin, kv.second, "sqn.initial_seq_ms SEQ");
+            auto seq = yaml::decimalOrHex(origin, kv.second, "sqn.initial_seq_ms SEQ");
             if (!seq)
                 return makeError(seq.error());
             if (auto r = cfg.initialSqn.setSeq(static_cast<std::size_t>(*ind), *seq); !r)
@@ -231,14 +177,10 @@ Result<VusimConfig> parseVusimConfig(std::string_view yamlText, std::string_view
     try {
         WipedString text{std::string(yamlText)};
         const YAML::Node root = YAML::Load(text.s);
-        return parse(origin, root);
+        return parse(yaml::Origin(origin, SimErrc::config), root);
     } catch (const YAML::Exception& e) {
         // yaml-cpp's messages quote structure, not scalar values.
-        std::string where(origin);
-        if (e.mark.line >= 0)
-            where +=
-                ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-        return makeError(SimErrc::config, where + ": " + e.msg);
+        return makeError(SimErrc::config, yaml::where(origin, e.mark) + ": " + e.msg);
     }
 }
 

@@ -2,89 +2,30 @@
 
 #include <sys/stat.h>
 
-#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
-#include "common/hex.h"
+#include "common/yaml_util.h"
 
 namespace best::ueagent {
 namespace {
 
-// Scalars and file text that held K or OPc are wiped when they die.
-struct WipedString {
-    std::string s;
-    ~WipedString() { secureWipe(s.data(), s.size()); }
-};
-
-tl::unexpected<Error> configError(const std::string& origin, const YAML::Node& node,
-                                  const std::string& msg) {
-    std::string where = origin;
-    const YAML::Mark m = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
-    if (m.line >= 0)
-        where += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-    return makeError(AgentErrc::config, where + ": " + msg);
-}
-
-Result<void> checkKeys(const std::string& origin, const YAML::Node& map,
-                       const std::set<std::string>& allowed, const std::string& section) {
-    if (!map.IsMap())
-        return configError(origin, map, section + " must be a mapping");
-    for (const auto& kv : map) {
-        const std::string key = kv.first.as<std::string>();
-        if (!allowed.count(key))
-            return configError(origin, kv.first, "unknown key '" + key + "' in " + section);
-    }
-    return {};
-}
-
-Result<std::string> text(const std::string& origin, const YAML::Node& n, const std::string& what) {
-    if (!n.IsDefined())
-        return makeError(AgentErrc::config, origin + ": " + what + " is missing");
-    if (!n.IsScalar() || n.Scalar().empty())
-        return configError(origin, n, what + " must be a non-empty string");
-    return n.Scalar();
-}
-
-Result<std::uint64_t> number(const std::string& origin, const YAML::Node& n,
-                             const std::string& what, std::uint64_t max) {
-    if (!n.IsScalar())
-        return configError(origin, n, what + " must be a number");
-    const std::string t = n.Scalar();
-    std::uint64_t v = 0;
-    auto r = std::from_chars(t.data(), t.data() + t.size(), v);
-    if (r.ec != std::errc() || r.ptr != t.data() + t.size() || t.empty())
-        return configError(origin, n, what + ": '" + t + "' is not a decimal number");
-    if (v > max)
-        return configError(origin, n, what + ": " + t + " is above " + std::to_string(max));
-    return v;
-}
-
-Result<bool> boolean(const std::string& origin, const YAML::Node& n, const std::string& what) {
-    if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false"))
-        return n.Scalar() == "true";
-    return configError(origin, n, what + " must be true or false");
-}
-
-template <typename SecretT>
-Result<void> secretHex(const std::string& origin, const YAML::Node& n, const char* what,
-                       SecretT& out) {
-    if (!n.IsScalar())
-        return configError(origin, n, std::string(what) + " must be 32 hex digits");
-    WipedString t{n.Scalar()};
-    if (auto r = fromHexInto(t.s, what, out.mutableView()); !r)
-        return configError(origin, n, r.error().message);  // never holds the value
-    return {};
-}
+using yaml::boolean;
+using yaml::checkKeys;
+using yaml::configError;
+using yaml::number;
+using yaml::secretHex;
+using yaml::text;
+using yaml::WipedString;
 
 bool allDigits(const std::string& s) {
     return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
-Result<AgentConfig> parse(const std::string& origin, const YAML::Node& root) {
+Result<AgentConfig> parse(const yaml::Origin& origin, const YAML::Node& root) {
     AgentConfig c;
     if (auto k = checkKeys(
             origin, root,
@@ -314,7 +255,7 @@ Result<AgentConfig> parseAgentConfig(const std::string& textIn, const std::strin
         YAML::Node root = YAML::Load(textIn);
         if (!root.IsMap())
             return makeError(AgentErrc::config, origin + ": not a YAML mapping");
-        return parse(origin, root);
+        return parse(yaml::Origin(origin, AgentErrc::config), root);
     } catch (const YAML::Exception& e) {
         return makeError(AgentErrc::config, origin + ": " + e.what());
     }
