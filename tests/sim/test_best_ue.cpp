@@ -447,6 +447,52 @@ TEST_F(HseRefresh, OperatorRefreshReachesTheRunningAgent) {
         EXPECT_EQ(agentLog().find(secret), std::string::npos);
 }
 
+// The operator's refresh reaches an agent whose card is away: AUTHENTICATE finds no card, the
+// agent sends no answer and says why, the session goes on; the card comes back before the HSE
+// gives up, and the HSE's next resend of the same request is answered (decision 61).
+TEST_F(HseRefresh, RefreshWhileTheCardIsAwayIsAnsweredWhenItComesBack) {
+    startCard(ResponseStyle::direct);
+    const std::string cfg = writeConfig("[5g]");
+    const std::string reader = rig_->readerName();
+    startAgent(cfg);
+    auto est = run({"establish", "--config", cfg, "--timeout", "20000"});
+    ASSERT_EQ(est.exitCode, 0) << context(est) << agentLog();
+    const std::uint32_t sid = sessionIdIn(est.output);
+    ASSERT_EQ(run({"send", "--config", cfg, "before"}).exitCode, 0);
+    EXPECT_EQ(sinkPayload(sid), "before");
+    ASSERT_TRUE(hsedLogUntil("is current (durable)")) << log();
+
+    ASSERT_OK(rig_->stopVusim());
+    ASSERT_OK(rig_->waitForCardAbsent(std::chrono::seconds(10)));
+    const std::string absent = "card: absent (no card in reader '" + reader + "')\n";
+    ASSERT_NE(statusUntil(absent).find(absent), std::string::npos) << agentLog();
+
+    auto r = hsectl({"ue", "refresh", "--imsi", itest::kImsi});
+    ASSERT_EQ(r.exitCode, 0) << r.output << log();
+    const std::string failed = "last: USIM unavailable: no card in reader '" + reader + "'";
+    const std::string st = statusUntil(failed, 20000);
+    ASSERT_NE(st.find(failed), std::string::npos) << st << agentLog();
+    EXPECT_NE(st.find("phase: established\n"), std::string::npos) << st;
+    EXPECT_NE(st.find("pending key set: none\n"), std::string::npos) << st;
+    ASSERT_EQ(run({"send", "--config", cfg, "meanwhile"}).exitCode, 0);
+    EXPECT_EQ(sinkPayload(sid), "meanwhile");
+    EXPECT_EQ(log().find("event pending-key-set-stored"), std::string::npos) << log();
+
+    ASSERT_OK(rig_->restartVusim());
+    const std::string done = statusUntil("pending key set: KID 2\n", 40000);
+    ASSERT_NE(done.find("pending key set: KID 2\n"), std::string::npos) << done << agentLog();
+    EXPECT_NE(done.find("last: key refresh (origin HSE) done: key set KID 2 is pending"),
+              std::string::npos)
+        << done;
+    EXPECT_NE(done.find("card: present in reader '" + reader + "'\n"), std::string::npos) << done;
+    ASSERT_TRUE(hsedLogUntil(std::string("event pending-key-set-stored IMSI ") + itest::kImsi +
+                             " KID 2 EAS " + itest::kEasHse + " origin hse"))
+        << log();
+    ASSERT_TRUE(ueShowUntil("refresh in progress: none\n")) << ueShow();
+    EXPECT_NE(ueShow().find("  KID 2  pending "), std::string::npos) << ueShow();
+    ASSERT_TRUE(agent_.running()) << agentLog();
+}
+
 // ---- the card pulled under a running agent ---------------------------------------------------
 
 // Key sets live kCardLifetime seconds, so that the test can outlive the one it establishes.
