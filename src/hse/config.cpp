@@ -420,9 +420,12 @@ Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& n
         if (auto p = root["policy"])
             parsePolicy(w, p, c.policy);
         if (auto s = root["sink"]) {
-            if (w.mapping(s, "sink", {"uplink", "downlink"})) {
+            if (w.mapping(s, "sink", {"uplink", "downlink", "uplink_backlog"})) {
                 if (s["uplink"])
                     w.str(s["uplink"], "sink.uplink", c.uplinkSink);
+                if (s["uplink_backlog"])
+                    w.integer(s["uplink_backlog"], "sink.uplink_backlog", c.uplinkBacklog, 0,
+                              65536);
                 if (s["downlink"])
                     w.str(s["downlink"], "sink.downlink", c.downlinkSocket);
             }

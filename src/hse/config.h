@@ -79,7 +79,10 @@ struct HsedConfig {
     std::uint8_t sqnInd = 0;
     std::uint8_t sqnIndBits = 5;
     Policy policy;
-    std::string uplinkSink;      // UNIX datagram socket the uplink payloads go to
+    std::string uplinkSink;  // UNIX datagram socket the uplink payloads go to
+    // sink.uplink_backlog: frames kept in order while the sink's queue is full (then dropped,
+    // counted); docs/hsed.md "Uplink sink".
+    std::uint32_t uplinkBacklog = 1024;
     std::string downlinkSocket;  // UNIX datagram socket the daemon reads downlink from
     std::string logLevel = "info";
     // Session memory (issue 6, docs/hsed.md "Session memory"): the locked key slab holds

@@ -178,11 +178,15 @@ std::string SocketAddress::toString() const {
 
 // ---- UdpSocket
 
-UdpSocket::UdpSocket(Loop& loop) : Handle(loop, reinterpret_cast<uv_handle_t*>(&udp_)) {
-    int rc = uv_udp_init(loop.raw(), &udp_);
+UdpSocket::UdpSocket(Loop& loop, bool batched)
+    : Handle(loop, reinterpret_cast<uv_handle_t*>(&udp_)),
+      batched_(batched),
+      bufferSize_(batched ? kBatch * kSlot : kSmallBuffer) {
+    int rc = uv_udp_init_ex(loop.raw(), &udp_, batched ? (AF_UNSPEC | UV_UDP_RECVMMSG) : AF_UNSPEC);
     if (rc != 0)
         throw std::runtime_error(std::string("uv_udp_init: ") + uv_strerror(rc));
     udp_.data = static_cast<Handle*>(this);
+    buffer_ = std::make_unique<std::uint8_t[]>(bufferSize_);
 }
 
 Result<void> UdpSocket::bind(const SocketAddress& addr) {
@@ -207,20 +211,23 @@ void UdpSocket::stopReceive() noexcept {
 
 void UdpSocket::onAlloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
     auto* self = static_cast<UdpSocket*>(static_cast<Handle*>(h->data));
-    buf->base = reinterpret_cast<char*>(self->buffer_);
-    buf->len = sizeof self->buffer_;
+    buf->base = reinterpret_cast<char*>(self->buffer_.get());
+    buf->len = self->bufferSize_;
 }
 
 void UdpSocket::onRecv(uv_udp_t* u, ssize_t n, const uv_buf_t* buf, const sockaddr* from,
                        unsigned flags) noexcept {
     auto* self = static_cast<UdpSocket*>(static_cast<Handle*>(u->data));
+    if ((flags & UV_UDP_MMSG_FREE) != 0)
+        return;  // the end of one recvmmsg batch; the buffer is ours
     if (n <= 0 || from == nullptr)
         return;  // n == 0 with from == nullptr: nothing more to read
-    // A datagram larger than the buffer is truncated by the kernel: report its full size as
-    // "too large" by handing over a view that is one octet longer than any valid message.
+    // A datagram larger than the buffer (or its recvmmsg slot) is truncated by the kernel:
+    // report it as too large by handing over a view as long as the whole slot, longer than any
+    // valid message.
     std::size_t size = static_cast<std::size_t>(n);
     if ((flags & UV_UDP_PARTIAL) != 0)
-        size = sizeof self->buffer_;
+        size = self->batched_ ? kSlot : kSmallBuffer;
     guard("udp receive", [&] {
         if (self->cb_) {
             self->cb_(ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), size), from);
@@ -283,6 +290,64 @@ Result<int> UdpSocket::setReceiveBuffer(int octets) {
     if (rc != 0)
         return uvError("SO_RCVBUF", rc);
     return effective;
+}
+
+// ---- Poll
+
+Poll::Poll(Loop& loop, int fd) : Handle(loop, reinterpret_cast<uv_handle_t*>(&poll_)) {
+    int rc = uv_poll_init(loop.raw(), &poll_, fd);
+    if (rc != 0)
+        throw std::runtime_error(std::string("uv_poll_init: ") + uv_strerror(rc));
+    poll_.data = static_cast<Handle*>(this);
+}
+
+Result<void> Poll::start(int events, Callback cb) {
+    cb_ = std::move(cb);
+    int rc = uv_poll_start(&poll_, events, &Poll::onPoll);
+    if (rc != 0)
+        return uvError("uv_poll_start", rc);
+    return {};
+}
+
+void Poll::stop() noexcept {
+    uv_poll_stop(&poll_);
+}
+
+void Poll::onPoll(uv_poll_t* p, int status, int events) noexcept {
+    auto* self = static_cast<Poll*>(static_cast<Handle*>(p->data));
+    guard("poll", [self, status, events] {
+        if (self->cb_)
+            self->cb_(status, events);
+    });
+}
+
+// ---- Check
+
+Check::Check(Loop& loop) : Handle(loop, reinterpret_cast<uv_handle_t*>(&check_)) {
+    int rc = uv_check_init(loop.raw(), &check_);
+    if (rc != 0)
+        throw std::runtime_error(std::string("uv_check_init: ") + uv_strerror(rc));
+    check_.data = static_cast<Handle*>(this);
+}
+
+Result<void> Check::start(Callback cb) {
+    cb_ = std::move(cb);
+    int rc = uv_check_start(&check_, &Check::onCheck);
+    if (rc != 0)
+        return uvError("uv_check_start", rc);
+    return {};
+}
+
+void Check::stop() noexcept {
+    uv_check_stop(&check_);
+}
+
+void Check::onCheck(uv_check_t* c) noexcept {
+    auto* self = static_cast<Check*>(static_cast<Handle*>(c->data));
+    guard("check", [self] {
+        if (self->cb_)
+            self->cb_();
+    });
 }
 
 // ---- StreamConnection

@@ -167,15 +167,52 @@ public:
 
 private:
     friend class Loop;
-    explicit UdpSocket(Loop& loop);
+    // batched: up to kBatch datagrams per receive system call (libuv's recvmmsg; one 64 KiB
+    // slot each, so no datagram is truncated); else one datagram per call into a 2 KiB buffer.
+    explicit UdpSocket(Loop& loop, bool batched = false);
     static void onAlloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
     static void onRecv(uv_udp_t* u, ssize_t n, const uv_buf_t* buf, const sockaddr* from,
                        unsigned flags) noexcept;
+    static constexpr std::size_t kSmallBuffer = 2048;
+    static constexpr std::size_t kBatch = 16;
+    static constexpr std::size_t kSlot = 64 * 1024;  // libuv's per-datagram slot for recvmmsg
     uv_udp_t udp_;
     ReceiveCallback cb_;
     std::uint64_t sendErrors_ = 0;
-    // One receive buffer: libuv delivers one datagram at a time on this handle.
-    alignas(16) std::uint8_t buffer_[2048];
+    bool batched_;
+    std::unique_ptr<std::uint8_t[]> buffer_;
+    std::size_t bufferSize_;
+};
+
+// Watches a file descriptor the caller owns (and closes after this handle).
+class Poll final : public Handle {
+public:
+    using Callback = std::function<void(int status, int events)>;
+    Result<void> start(int events, Callback cb);  // UV_READABLE, UV_WRITABLE
+    void stop() noexcept;
+
+private:
+    friend class Loop;
+    Poll(Loop& loop, int fd);
+    static void onPoll(uv_poll_t* p, int status, int events) noexcept;
+    uv_poll_t poll_;
+    Callback cb_;
+};
+
+// Runs its callback once per loop iteration, right after the loop polled for I/O (to flush
+// what the I/O callbacks of that iteration queued).
+class Check final : public Handle {
+public:
+    using Callback = std::function<void()>;
+    Result<void> start(Callback cb);
+    void stop() noexcept;
+
+private:
+    friend class Loop;
+    explicit Check(Loop& loop);
+    static void onCheck(uv_check_t* c) noexcept;
+    uv_check_t check_;
+    Callback cb_;
 };
 
 // A connected byte stream (UNIX or TCP) accepted by a StreamServer. It owns itself: it lives

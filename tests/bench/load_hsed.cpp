@@ -13,9 +13,11 @@
 //   smoke    every mode, small and short, with checks (meson test load_hsed_smoke, suite bench)
 //
 // A session counts as established when the HSE has confirmed it: the driver sends one UP
-// message right after the Session Start verifies, and the confirmation is the frame the daemon
-// writes to the uplink sink for it (confirmation precedes delivery, A9). UP traffic is sealed
-// before the measured window (the driver's crypto is not in it). Source addresses are spread
+// message right after the Session Start verifies (the first MAC-valid message confirms, A9), and
+// the rate is the growth of the daemon's own counter best_sessions_total{outcome="confirmed"}
+// (its metrics page, read at both ends of the window). The frame the daemon writes to the
+// uplink sink for that message tells the driver which sessions to send it again for. UP traffic is
+// sealed before the measured window (the driver's crypto is not in it). Source addresses are spread
 // over 127.0.0.0/8. --daemon-cpu / --driver-cpu pin the processes (sched_setaffinity).
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -31,6 +33,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -304,10 +307,14 @@ public:
             std::istringstream in(readFile(dir_ + "/ports"));
             std::string word, addr;
             unsigned port = 0;
-            if (in >> word >> addr >> port && port != 0) {
-                port_ = static_cast<std::uint16_t>(port);
-                return;
+            while (in >> word >> addr >> port) {
+                if (word == "emsdp")
+                    port_ = static_cast<std::uint16_t>(port);
+                else if (word == "metrics")
+                    metricsPort_ = static_cast<std::uint16_t>(port);
             }
+            if (port_ != 0 && metricsPort_ != 0)
+                return;
             int st = 0;
             if (::waitpid(pid_, &st, WNOHANG) == pid_) {
                 pid_ = -1;
@@ -316,6 +323,36 @@ public:
             std::this_thread::sleep_for(20ms);
         }
         fail("best-hsed wrote no runtime file");
+    }
+
+    // The daemon's counter best_sessions_total{outcome="confirmed"}, from its metrics page.
+    std::uint64_t confirmedByHse() const {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(metricsPort_);
+        if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+            if (fd >= 0)
+                ::close(fd);
+            fail("cannot reach the metrics page");
+        }
+        const std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+        (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+        std::string page;
+        std::array<char, 65536> buf{};
+        for (;;) {
+            const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+            if (n <= 0)
+                break;
+            page.append(buf.data(), static_cast<std::size_t>(n));
+        }
+        ::close(fd);
+        const std::string key = "\nbest_sessions_total{outcome=\"confirmed\"} ";
+        const auto at = page.find(key);
+        if (at == std::string::npos)
+            fail("no confirmed-session counter on the metrics page");
+        return std::stoull(page.substr(at + key.size()));
     }
 
     void stop() {
@@ -355,6 +392,8 @@ private:
         c["store"]["path"] = dir_ + "/state.db";
         c["sink"]["uplink"] = sinkPath();
         c["sink"]["downlink"] = dir_ + "/down.sock";
+        c["metrics"]["address"] = "127.0.0.1";
+        c["metrics"]["port"] = 0;
         if (opt_.mode == "memory" || opt_.mode == "smoke") {
             const std::size_t need = opt_.sessions + opt_.warmup + opt_.window + 16;
             if (c["limits"]["max_sessions"].as<std::size_t>(0) < need)
@@ -370,6 +409,7 @@ private:
     std::string dir_;
     pid_t pid_ = -1;
     std::uint16_t port_ = 0;
+    std::uint16_t metricsPort_ = 0;
 };
 
 // ---- the UEs ----------------------------------------------------------------------------------
@@ -835,6 +875,7 @@ std::vector<double> measureEstablish(const Options& o, bool resumption, std::siz
     std::vector<double> rates;
     for (int run = 0; run < o.runs; ++run) {
         d.counts() = Counts{};
+        const std::uint64_t hse0 = hse.confirmedByHse();
         const double cpu0 = cpuSeconds(hse.pid());
         const auto t0 = Clock::now();
         d.establish(resumption,
@@ -842,22 +883,24 @@ std::vector<double> measureEstablish(const Options& o, bool resumption, std::siz
                              std::chrono::duration<double>(o.seconds)),
                     SIZE_MAX);
         const auto t1 = Clock::now();
-        d.confirmations();
-        const std::uint64_t confirmed = d.counts().confirmed;
         const double cpu = cpuSeconds(hse.pid()) - cpu0;
+        const std::uint64_t confirmed = hse.confirmedByHse() - hse0;
+        d.confirmations();
+        const std::uint64_t atSink = d.counts().confirmed;
         d.drain(3000ms);
         const double secs = std::chrono::duration<double>(t1 - t0).count();
         const double rate = static_cast<double>(confirmed) / secs;
         rates.push_back(rate);
         const Counts& c = d.counts();
         std::printf(
-            "%s run %d: %.0f confirmed/s (%llu confirmed by the HSE in %.1f s; attempts "
+            "%s run %d: %.0f confirmed/s (%llu confirmed by the HSE in %.1f s, %llu of them "
+            "seen at the sink; attempts "
             "%llu, UE-established %llu, rejected %llu [causes%s], timed out %llu, "
             "fallbacks to full %llu, other %llu, confirming UP resent %llu); best-hsed CPU "
             "%.1f s = %.0f us per confirmed session\n",
             resumption ? "resume" : "full", run + 1, rate,
             static_cast<unsigned long long>(confirmed), secs,
-            static_cast<unsigned long long>(c.attempts),
+            static_cast<unsigned long long>(atSink), static_cast<unsigned long long>(c.attempts),
             static_cast<unsigned long long>(c.ueEstablished),
             static_cast<unsigned long long>(c.rejected), causes(c).c_str(),
             static_cast<unsigned long long>(c.timedOut),
@@ -1032,7 +1075,7 @@ MemResult measureMemory(const Options& o) {
     }
     std::this_thread::sleep_for(1500ms);
     d.confirmations();
-    const std::uint64_t before = d.counts().confirmed;
+    const std::uint64_t before = hse.confirmedByHse();
     const long rss0 = rssKiB(hse.pid());
     const auto t0 = Clock::now();
     d.establish(false, Clock::now() + 3600s, o.sessions);
@@ -1041,7 +1084,7 @@ MemResult measureMemory(const Options& o) {
     std::this_thread::sleep_for(3000ms);
     const long rss1 = rssKiB(hse.pid());
     MemResult m;
-    m.confirmed = d.counts().confirmed - before;
+    m.confirmed = hse.confirmedByHse() - before;
     m.rss0 = rss0;
     m.rss1 = rss1;
     m.bytesPerSession = m.confirmed == 0 ? 0

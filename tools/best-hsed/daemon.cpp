@@ -37,6 +37,7 @@
 #include "hse/metrics.h"
 #include "hse/notifier.h"
 #include "hse/rate_limiter.h"
+#include "hse/uplink_sink.h"
 #include "hsm/key_vault.h"
 #include "net/http_server.h"
 #include "net/loop.h"
@@ -633,7 +634,7 @@ struct Daemon::Impl {
     net::HandlePtr<net::Signal> sigint;
     net::HandlePtr<net::Timer> sweep;
     PollBox* downlink = nullptr;
-    int uplinkFd = -1;
+    std::unique_ptr<UplinkSink> uplink;
 
     std::mutex inboxMutex;
     std::vector<std::function<void()>> inbox;
@@ -1885,20 +1886,8 @@ struct Daemon::Impl {
     // ---- user plane sink
 
     void deliverUplink(Session& s, ByteView payload) {
-        if (uplinkFd < 0 || cfg.uplinkSink.empty())
-            return;
-        Bytes frame(4 + payload.size());
-        frame[0] = static_cast<std::uint8_t>(s.id >> 24);
-        frame[1] = static_cast<std::uint8_t>(s.id >> 16);
-        frame[2] = static_cast<std::uint8_t>(s.id >> 8);
-        frame[3] = static_cast<std::uint8_t>(s.id);
-        std::copy(payload.begin(), payload.end(), frame.begin() + 4);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strncpy(addr.sun_path, cfg.uplinkSink.c_str(), sizeof addr.sun_path - 1);
-        if (::sendto(uplinkFd, frame.data(), frame.size(), MSG_DONTWAIT,
-                     reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0)
-            log::debug(kLog, std::string("uplink sink: ") + std::strerror(errno));
+        if (uplink)
+            uplink->deliver(s.id, payload);
     }
 
     void onDownlinkReadable() {
@@ -2284,7 +2273,8 @@ struct Daemon::Impl {
             c.push_back("store");
         if (a.sqnInd != b.sqnInd || a.sqnIndBits != b.sqnIndBits)
             c.push_back("sqn");
-        if (a.uplinkSink != b.uplinkSink || a.downlinkSocket != b.downlinkSocket)
+        if (a.uplinkSink != b.uplinkSink || a.downlinkSocket != b.downlinkSocket ||
+            a.uplinkBacklog != b.uplinkBacklog)
             c.push_back("sink");
         if (a.admin.socketPath != b.admin.socketPath || a.admin.group != b.admin.group)
             c.push_back("admin");
@@ -2724,6 +2714,17 @@ struct Daemon::Impl {
         w.family("best_hsm_unavailable_rejects_total", "counter",
                  "Requests answered Reject 0x12 because the HSM health probe failed.");
         w.sample("best_hsm_unavailable_rejects_total", {}, hsmUnavailableRejects);
+        if (uplink) {
+            const auto& u = uplink->counts();
+            w.family("best_uplink_frames_total", "counter",
+                     "Uplink payload frames by outcome at the UNIX sink (docs/hsed.md).");
+            w.sample("best_uplink_frames_total", {{"outcome", "delivered"}}, u.delivered);
+            w.sample("best_uplink_frames_total", {{"outcome", "dropped_full"}}, u.droppedFull);
+            w.sample("best_uplink_frames_total", {{"outcome", "dropped_no_sink"}}, u.droppedNoSink);
+            w.family("best_uplink_backlog", "gauge",
+                     "Uplink frames waiting for the sink's queue to drain.");
+            w.sample("best_uplink_backlog", {}, static_cast<std::uint64_t>(uplink->queued()));
+        }
         w.family("best_sessions_total", "counter", "Sessions by outcome.");
         for (const char* o :
              {"established_full", "established_resumed", "confirmed", "expired", "terminated"}) {
@@ -2844,7 +2845,7 @@ struct Daemon::Impl {
             auto addr = net::SocketAddress::parse(l.address, l.port);
             if (!addr)
                 return makeError(addr.error());
-            auto sock = loop.make<net::UdpSocket>();
+            auto sock = loop.make<net::UdpSocket>(true);  // recvmmsg batches
             if (auto b = sock->bind(*addr); !b)
                 return makeError(b.error());
             if (cfg.receiveBuffer != 0) {
@@ -2884,9 +2885,9 @@ struct Daemon::Impl {
                 return makeError(HsedErrc::internal, "cannot write " + cfg.runtimeFile);
         }
         if (!cfg.uplinkSink.empty()) {
-            uplinkFd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-            if (uplinkFd < 0)
-                return makeError(HsedErrc::internal, "uplink socket failed");
+            uplink = std::make_unique<UplinkSink>(loop, cfg.uplinkSink, cfg.uplinkBacklog);
+            if (auto u = uplink->open(); !u)
+                return makeError(u.error());
         }
         if (!cfg.downlinkSocket.empty()) {
             const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -2972,9 +2973,8 @@ struct Daemon::Impl {
             downlink = nullptr;
             ::unlink(cfg.downlinkSocket.c_str());
         }
-        if (uplinkFd >= 0)
-            ::close(uplinkFd);
-        uplinkFd = -1;
+        if (uplink)
+            uplink->close();
         loop.run();
     }
 };

@@ -152,3 +152,17 @@ TEST(HsedConfig, SessionLimits) {
               "test.yaml:10:10: key 'limits.sessions': unknown key (known here: max_sessions, "
               "context_cache)");
 }
+
+// The uplink sink's backlog (docs/hsed.md "User plane sink").
+TEST(HsedConfig, UplinkBacklog) {
+    auto d = parseHsedConfig(kMinimal, "test.yaml");
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->uplinkBacklog, 1024u);
+    auto r = parseHsedConfig(std::string(kMinimal) + "sink: {uplink: /tmp/u, uplink_backlog: 0}\n",
+                             "test.yaml");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->uplinkBacklog, 0u);
+    EXPECT_EQ(r->uplinkSink, "/tmp/u");
+    EXPECT_EQ(errorOf(std::string(kMinimal) + "sink: {uplink_backlog: 70000}\n"),
+              "test.yaml:10:24: key 'sink.uplink_backlog': must be in 0..65536");
+}

@@ -1,10 +1,14 @@
 // The libuv wrapper on a real loop and real loopback sockets.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "net/loop.h"
 
@@ -153,4 +157,79 @@ TEST(NetUv, CloseIsIdempotentAndLoopFreesLeftovers) {
     auto forgotten = loop.make<Timer>();
     (void)forgotten.release();
     loop.run();
+}
+
+// A batched (recvmmsg) socket hands over every datagram of a burst intact and in order, and
+// reports an oversized one by its real length (the caller's size check drops it).
+TEST(NetUv, BatchedSocketDeliversABurstInOrder) {
+    Loop loop;
+    auto rx = loop.make<UdpSocket>(true);
+    auto tx = loop.make<UdpSocket>();
+    auto any = SocketAddress::parse("127.0.0.1", 0);
+    ASSERT_TRUE(rx->bind(*any));
+    ASSERT_TRUE(tx->bind(*any));
+    ASSERT_TRUE(rx->setReceiveBuffer(1 << 20));
+    auto to = rx->localAddress();
+    ASSERT_TRUE(to);
+    constexpr int kCount = 100;
+    std::vector<std::size_t> sizes;
+    std::vector<std::uint8_t> firsts;
+    ASSERT_TRUE(rx->startReceive([&](ByteView d, const sockaddr* from) {
+        EXPECT_NE(from, nullptr);
+        sizes.push_back(d.size());
+        firsts.push_back(d.empty() ? 0xFF : d[0]);
+        if (sizes.size() == kCount + 1)
+            loop.stop();
+    }));
+    // Sent before the loop runs: they wait in the socket and arrive in recvmmsg batches.
+    for (int i = 0; i < kCount; ++i) {
+        Bytes b(64, static_cast<std::uint8_t>(i));
+        ASSERT_TRUE(tx->send(to->get(), b));
+    }
+    Bytes big(3000, 0xAB);
+    ASSERT_TRUE(tx->send(to->get(), big));
+    auto guardTimer = loop.make<Timer>();
+    guardTimer->start(5000, 0, [&] { loop.stop(); });
+    loop.run();
+    ASSERT_EQ(sizes.size(), static_cast<std::size_t>(kCount + 1));
+    for (int i = 0; i < kCount; ++i) {
+        EXPECT_EQ(sizes[static_cast<std::size_t>(i)], 64u);
+        EXPECT_EQ(firsts[static_cast<std::size_t>(i)], static_cast<std::uint8_t>(i));
+    }
+    EXPECT_EQ(sizes.back(), 3000u);
+    EXPECT_EQ(firsts.back(), 0xAB);
+}
+
+TEST(NetUv, CheckRunsAfterThePollPhaseThatSawAWritableSocket) {
+    Loop loop;
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, fds), 0);
+    auto poll = loop.make<Poll>(fds[0]);
+    auto check = loop.make<Check>();
+    int checks = 0;
+    bool writable = false;
+    ASSERT_TRUE(poll->start(UV_WRITABLE, [&](int status, int events) {
+        EXPECT_EQ(status, 0);
+        writable = (events & UV_WRITABLE) != 0;
+        poll->stop();
+    }));
+    // The check phase of the iteration whose poll phase saw the socket writable.
+    ASSERT_TRUE(check->start([&] {
+        ++checks;
+        if (writable) {
+            check->stop();
+            loop.stop();
+        }
+    }));
+    auto guardTimer = loop.make<Timer>();
+    guardTimer->start(5000, 0, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_TRUE(writable);
+    EXPECT_GE(checks, 1);
+    poll.reset();
+    check.reset();
+    guardTimer.reset();
+    loop.run();
+    ::close(fds[0]);
+    ::close(fds[1]);
 }
