@@ -653,6 +653,7 @@ void Agent::watchCard() {
     using namespace std::chrono_literals;
     const std::string pattern = cfg_.usim.reader;
     std::optional<sim::PcscClient> client;
+    std::chrono::milliseconds slice = 1000ms;
     auto stopped = [this] {
         std::lock_guard<std::mutex> l(cardMutex_);
         return stopWatcher_;
@@ -670,7 +671,7 @@ void Agent::watchCard() {
         if (!client) {
             auto c = sim::PcscClient::open();
             if (!c) {
-                setCard(true, "reader unavailable (" + c.error().message + ")");
+                setCard(false, "reader unavailable (" + c.error().message + ")");
                 pause();
                 continue;
             }
@@ -682,17 +683,18 @@ void Agent::watchCard() {
         }
         auto names = client->matchingReaders(pattern);
         if (!names) {
-            setCard(true, "reader unavailable (" + names.error().message + ")");
+            setCard(false, "reader unavailable (" + names.error().message + ")");
             drop();
             pause();
             continue;
         }
         if (names->empty()) {
-            setCard(true, "reader unavailable (no reader matching '" + pattern + "')");
+            setCard(false, "reader unavailable (no reader matching '" + pattern + "')");
             pause();
             continue;
         }
-        auto r = client->waitForCard(pattern, 1000ms);
+        auto r = client->waitForCard(pattern, slice);
+        slice = 1000ms;
         if (!r) {
             const auto code = static_cast<sim::SimErrc>(r.error().code);
             if (r.error().domain == ErrorDomain::sim && code == sim::SimErrc::no_card) {
@@ -700,7 +702,7 @@ void Agent::watchCard() {
             } else if (r.error().domain == ErrorDomain::sim && code == sim::SimErrc::timeout) {
                 // cancelled: the loop checks for the stop
             } else {
-                setCard(true, "reader unavailable (" + r.error().message + ")");
+                setCard(false, "reader unavailable (" + r.error().message + ")");
                 drop();
                 pause();
             }
@@ -711,8 +713,8 @@ void Agent::watchCard() {
             auto g = client->waitForRemoval(*r, 1000ms);
             if (stopped())
                 return;
-            if (g) {
-                setCard(true, "absent (no card in reader '" + *r + "')");
+            if (g) {  // gone, or the reader went away: ask pcscd again at once
+                slice = 0ms;
                 break;
             }
             if (g.error().domain == ErrorDomain::sim &&
@@ -893,7 +895,9 @@ void Agent::onControl(net::StreamConnection& c, const std::string& line) {
                 return reply("error " + r.error().message);
         wait(Waiter::Kind::establish);
     } else if (cmd == "refresh") {
-        // The USIM runs for every refresh: with no card, ask nothing of the HSE (decision 99).
+        // The USIM runs for every refresh: with pcscd reporting the reader empty, ask nothing of
+        // the HSE (decision 99). "Reader unavailable" may be the watcher's own stale context
+        // (pcscd restarted): AUTHENTICATE opens the card again and decides.
         if (cardMissing())
             return reply("unavailable key refresh needs the USIM: card " + cardText());
         if (auto r = refresh(); !r)

@@ -71,7 +71,8 @@ public:
     bool endedForUsim(const ue::Event& ev) const;
     // The card as the watcher last saw it (PC/SC), e.g. "absent (no card in reader 'X')".
     std::string cardText() const;
-    // True while the watcher sees no usable card (never for the software USIM).
+    // True while pcscd reports the reader empty (not for "reader unavailable", never for the
+    // software USIM).
     bool cardMissing() const;
     const AgentConfig& config() const { return cfg_; }
 
