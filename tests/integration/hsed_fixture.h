@@ -74,6 +74,13 @@ struct DaemonOptions {
     std::vector<std::pair<std::string, std::string>> env{};  // set for the daemon only
 };
 
+// Daemon options with `lines` under policy: (indented by 2).
+inline DaemonOptions withPolicy(const std::string& lines) {
+    DaemonOptions o;
+    o.extraPolicy = lines;
+    return o;
+}
+
 class HsedFixture : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -97,9 +104,7 @@ protected:
         ASSERT_TRUE(v) << v.error().message;
         auto ops = (*v)->openOps();
         ASSERT_TRUE(ops) << ops.error().message;
-        store::StoreOptions so;
-        so.mode = store::Mode::tool;
-        auto st = store::Store::open(storePath(), so);
+        auto st = openStore();
         ASSERT_TRUE(st) << st.error().message;
         if (!(*st)->getEas(kEasHse)) {
             for (auto [id, mode] : {std::pair{kEasHse, store::ServiceMode::ueToHse},
@@ -133,6 +138,7 @@ protected:
 
     std::string storePath() const { return dir_ + "/state.db"; }
     std::string logPath() const { return dir_ + "/hsed.log"; }
+    std::string adminPath() const { return dir_ + "/admin.sock"; }
     std::string uplinkPath() const { return dir_ + "/up.sock"; }
     std::string downlinkPath() const { return dir_ + "/down.sock"; }
 
@@ -207,6 +213,35 @@ protected:
 
     std::string log() const { return readFile(logPath()); }
 
+    // Waits until the log has `what` (the daemon logs after acting).
+    bool waitLog(const std::string& what, int ms = 8000) const {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < until) {
+            if (log().find(what) != std::string::npos)
+                return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
+
+    // The store as best-hsectl opens it (tool mode), beside a running daemon or after it.
+    Result<std::unique_ptr<store::Store>> openStore() const {
+        store::StoreOptions so;
+        so.mode = store::Mode::tool;
+        return store::Store::open(storePath(), so);
+    }
+
+    // The stored key sets of `imsi` (none, with a test failure, when the store cannot say).
+    std::vector<store::KeySetRecord> keySets(const std::string& imsi = kImsi) const {
+        auto st = openStore();
+        EXPECT_TRUE(st) << st.error().message;
+        if (!st)
+            return {};
+        auto sets = (*st)->listKeySets(imsi);
+        EXPECT_TRUE(sets) << sets.error().message;
+        return sets ? *sets : std::vector<store::KeySetRecord>{};
+    }
+
     // SIGKILL (a crash): no clean shutdown, the store keeps what was durable.
     void kill9() {
         ASSERT_GT(pid_, 0);
@@ -215,6 +250,17 @@ protected:
         ::waitpid(pid_, &st, 0);
         pid_ = -1;
         EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "status " << st;
+    }
+
+    // `ue` ends its session (Session Terminate Request) and waits until it is idle. Call through
+    // ASSERT_NO_FATAL_FAILURE. (A template only because UeClient is defined below.)
+    template <typename Client>
+    void endSession(Client& ue) {
+        auto r = ue.call([](ue::UeEngine& e, const ue::UeTime& now, ue::Output& out) {
+            return e.terminate(now, out);
+        });
+        ASSERT_TRUE(r) << r.error().message;
+        ASSERT_TRUE(ue.pump([&] { return ue.engine().phase() == ue::Phase::idle; })) << log();
     }
 
     // One uplink sink frame (4-octet Session ID + payload), or nothing within `ms`.
@@ -301,6 +347,89 @@ private:
     sockaddr_storage hse_{};
     socklen_t hseLen_ = 0;
 };
+
+// An unprotected Session Request: IMSI, EAS ID, UE nonce, UE configuration (release, key
+// agreements, flags, integrity, ciphering) and serving network as given.
+inline Bytes requestOctets(const std::string& imsi, const std::string& easId, std::uint64_t nonce,
+                           emsdp::UeConfiguration uc = {17, 0x01, 0x02, 0x04, 0x04},
+                           std::optional<emsdp::PlmnId> plmn = emsdp::PlmnId{0x00, 0xf1, 0x10}) {
+    emsdp::SessionRequest r;
+    r.imsi = *emsdp::Imsi::fromDigits(imsi);
+    r.ueConfiguration = uc;
+    r.easId = easId;
+    r.servingNetwork = plmn;
+    r.ueNonce = nonce;
+    Bytes out(1280);
+    auto n = emsdp::encodeSessionRequest(r, out);
+    EXPECT_TRUE(n);
+    out.resize(n ? *n : 0);
+    return out;
+}
+
+// Sends `request` from `p`; the cause of the unprotected Message Reject that answers it within
+// 5 s (and its Back-off, when asked), or nothing.
+inline std::optional<emsdp::Cause> causeOf(UdpPeer& p, ByteView request,
+                                           std::optional<std::uint16_t>* backOff = nullptr) {
+    p.send(request);
+    auto d = p.receive(5000);
+    if (!d)
+        return std::nullopt;
+    auto rej = emsdp::parseUnprotectedReject(*d);
+    if (!rej)
+        return std::nullopt;
+    if (backOff != nullptr)
+        *backOff = rej->body.backOff;
+    return rej->body.cause;
+}
+
+// The big-endian Session ID at octet `at`: 0 in an uplink sink frame, 1 in an EMSDP datagram.
+inline std::uint32_t sessionIdAt(const Bytes& b, std::size_t at) {
+    return (std::uint32_t{b.at(at)} << 24) | (std::uint32_t{b.at(at + 1)} << 16) |
+           (std::uint32_t{b.at(at + 2)} << 8) | b.at(at + 3);
+}
+inline std::uint32_t sinkSessionId(const Bytes& frame) {
+    return sessionIdAt(frame, 0);
+}
+inline std::uint32_t datagramSessionId(const Bytes& d) {
+    return sessionIdAt(d, 1);
+}
+
+// A resumption request for `set`, MAC'd with KSess(Session ID 0, nonce) as the profile says.
+inline Bytes resumptionRequest(const ue::KeySet& set, const std::string& easId, std::uint64_t nonce,
+                               emsdp::UeConfiguration uc = {17, 0x01, 0x02, 0x04, 0x04},
+                               const std::string& imsi = kImsi) {
+    emsdp::SessionRequest r;
+    r.imsi = *emsdp::Imsi::fromDigits(imsi);
+    r.ueConfiguration = uc;
+    r.easId = easId;
+    r.servingNetwork = emsdp::PlmnId{0x00, 0xf1, 0x10};
+    r.ueNonce = nonce;
+    auto ksess0 = crypto::deriveKSess(set.kint, 0, nonce);
+    EXPECT_TRUE(ksess0);
+    auto cpInt = crypto::deriveSessionKey(*ksess0, crypto::KeyDistinguisher::cpInt, 0x02);
+    EXPECT_TRUE(cpInt);
+    crypto::Eia2 eia(*cpInt);
+    Bytes buf(1280);
+    auto n = emsdp::encodeResumptionRequest(r, set.kid, eia, buf);
+    EXPECT_TRUE(n);
+    buf.resize(n ? *n : 0);
+    return buf;
+}
+
+// The UE's side of the secure channel of session `info` under `keys` (tests that speak for the
+// UE engine: crafted CP messages, reading the HSE's protected answers).
+inline Result<emsdp::SecureChannel> ueChannel(const ue::SessionInfo& info,
+                                              const crypto::SessionKeys& keys) {
+    emsdp::ChannelConfig cc;
+    cc.side = emsdp::Side::ue;
+    cc.sessionId = info.sessionId;
+    cc.kid = info.kid;
+    cc.cpScheme = info.cpScheme;
+    cc.upScheme = info.upScheme;
+    cc.upEnabled = info.service != emsdp::Service::kaOnly;
+    cc.upCiphering = info.service == emsdp::Service::upConfidentiality;
+    return emsdp::SecureChannel::create(cc, emsdp::ChannelKeys::from(keys));
+}
 
 inline std::shared_ptr<ue::UeSettings> ueSettings(const std::string& easId,
                                                   std::uint8_t keyAgreements = 0x01,

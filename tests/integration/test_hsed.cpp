@@ -8,43 +8,21 @@ namespace {
 
 using emsdp::Cause;
 
-Bytes rawRequest(const std::string& imsi, const std::string& easId, std::uint64_t nonce,
-                 std::uint8_t release = 17, std::uint8_t kas = 0x01,
-                 std::optional<emsdp::PlmnId> plmn = emsdp::PlmnId{0x00, 0xf1, 0x10}) {
-    emsdp::SessionRequest r;
-    r.imsi = *emsdp::Imsi::fromDigits(imsi);
-    r.ueConfiguration = emsdp::UeConfiguration{release, kas, 0x02, 0x04, 0x04};
-    r.easId = easId;
-    r.servingNetwork = plmn;
-    r.ueNonce = nonce;
-    Bytes out(1280);
-    auto n = emsdp::encodeSessionRequest(r, out);
-    EXPECT_TRUE(n);
-    out.resize(n ? *n : 0);
-    return out;
-}
-
-// The cause of an unprotected Message Reject answering `request`, if one comes.
-std::optional<Cause> rejectCauseFor(UdpPeer& p, ByteView request,
-                                    std::optional<std::uint16_t>* backOff = nullptr) {
-    p.send(request);
-    auto d = p.receive(5000);
-    if (!d)
-        return std::nullopt;
-    auto rej = emsdp::parseUnprotectedReject(*d);
-    if (!rej)
-        return std::nullopt;
-    if (backOff != nullptr)
-        *backOff = rej->body.backOff;
-    return rej->body.cause;
-}
-
-std::uint32_t sessionIdOf(const Bytes& frame) {
-    return (std::uint32_t{frame[0]} << 24) | (std::uint32_t{frame[1]} << 16) |
-           (std::uint32_t{frame[2]} << 8) | frame[3];
-}
-
-class Hsed : public HsedFixture {};
+class Hsed : public HsedFixture {
+protected:
+    // `ue` establishes, its key set becomes durable, it ends the session and resumes; `request`
+    // is the resumption request it sent. Call through ASSERT_NO_FATAL_FAILURE.
+    void establishEndAndResume(UeClient& ue, Bytes& request) {
+        ASSERT_TRUE(ue.establish()) << log();
+        ASSERT_TRUE(ue.pump([&] { return log().find("(durable)") != std::string::npos; })) << log();
+        ASSERT_NO_FATAL_FAILURE(endSession(ue));
+        const std::size_t sentBefore = ue.sent().size();
+        ASSERT_TRUE(ue.establish()) << log();
+        EXPECT_TRUE(ue.last<ue::SessionEstablished>()->info.resumed);
+        ASSERT_GT(ue.sent().size(), sentBefore);
+        request = ue.sent()[sentBefore];
+    }
+};
 
 TEST_F(Hsed, FullUmtsEstablishmentUplinkAndDownlink) {
     start();
@@ -63,7 +41,7 @@ TEST_F(Hsed, FullUmtsEstablishmentUplinkAndDownlink) {
         ue.peer().send(d);
     auto frame = readSink();
     ASSERT_TRUE(frame);
-    EXPECT_EQ(sessionIdOf(*frame), info.sessionId);
+    EXPECT_EQ(sinkSessionId(*frame), info.sessionId);
     EXPECT_EQ(std::string(frame->begin() + 4, frame->end()), msg);
     injectDownlink(info.sessionId, "downlink payload");
     ASSERT_TRUE(ue.pump([&] { return ue.has<ue::DownlinkReceived>(); }));
@@ -117,36 +95,21 @@ TEST_F(Hsed, KaOnlyConfirmationStoresKeySetAndRaisesEasKeyEvent) {
     ASSERT_TRUE(ue.pump([&] { return log().find("eas-key-available") != std::string::npos; }))
         << log();
     stop();
-    store::StoreOptions so;
-    so.mode = store::Mode::tool;
-    auto st = store::Store::open(storePath(), so);
-    ASSERT_TRUE(st);
-    auto sets = (*st)->listKeySets(kImsi);
-    ASSERT_TRUE(sets);
-    ASSERT_EQ(sets->size(), 1u);
-    EXPECT_EQ(sets->front().state, store::KeySetState::current);
-    ASSERT_EQ(sets->front().easKeys.size(), 1u);
-    EXPECT_EQ(sets->front().easKeys.front().type, store::EasKeyType::kIntEasPsk);
+    const auto sets = keySets();
+    ASSERT_EQ(sets.size(), 1u);
+    EXPECT_EQ(sets.front().state, store::KeySetState::current);
+    ASSERT_EQ(sets.front().easKeys.size(), 1u);
+    EXPECT_EQ(sets.front().easKeys.front().type, store::EasKeyType::kIntEasPsk);
 }
 
 TEST_F(Hsed, ResumptionAfterConfirmationAndReplayRefused) {
     start();
     UeClient ue(port_, ueSettings(kEasKa, 0x01));
-    ASSERT_TRUE(ue.establish()) << log();
-    ASSERT_TRUE(ue.pump([&] { return log().find("(durable)") != std::string::npos; })) << log();
-    ue::Output out;
-    ASSERT_TRUE(ue.engine().terminate(ue::UeTime::now(), out));
-    for (auto& d : out.datagrams)
-        ue.peer().send(d);
-    ASSERT_TRUE(ue.pump([&] { return ue.engine().phase() == ue::Phase::idle; })) << log();
-    const std::size_t sentBefore = ue.sent().size();
-    ASSERT_TRUE(ue.establish()) << log();
-    EXPECT_TRUE(ue.last<ue::SessionEstablished>()->info.resumed);
-    ASSERT_GT(ue.sent().size(), sentBefore);
-    const Bytes resumptionRequest = ue.sent()[sentBefore];
+    Bytes resumptionRequest;
+    ASSERT_NO_FATAL_FAILURE(establishEndAndResume(ue, resumptionRequest));
     // The same request again, after its session is confirmed: the nonce is not fresh.
     UdpPeer p(port_);
-    EXPECT_EQ(rejectCauseFor(p, resumptionRequest), Cause::key_set_invalid);
+    EXPECT_EQ(causeOf(p, resumptionRequest), Cause::key_set_invalid);
     // A resumption with a key set the HSE does not hold (KID 6).
     emsdp::SessionRequest r;
     r.imsi = *emsdp::Imsi::fromDigits(kImsi);
@@ -158,22 +121,14 @@ TEST_F(Hsed, ResumptionAfterConfirmationAndReplayRefused) {
     auto n = emsdp::encodeResumptionRequest(r, 6, eia, buf);
     ASSERT_TRUE(n);
     buf.resize(*n);
-    EXPECT_EQ(rejectCauseFor(p, buf), Cause::key_set_invalid);
+    EXPECT_EQ(causeOf(p, buf), Cause::key_set_invalid);
 }
 
 TEST_F(Hsed, ResumptionNonceIsDurableAcrossRestart) {
     start();
     UeClient ue(port_, ueSettings(kEasKa, 0x01));
-    ASSERT_TRUE(ue.establish()) << log();
-    ASSERT_TRUE(ue.pump([&] { return log().find("(durable)") != std::string::npos; })) << log();
-    ue::Output out;
-    ASSERT_TRUE(ue.engine().terminate(ue::UeTime::now(), out));
-    for (auto& d : out.datagrams)
-        ue.peer().send(d);
-    ASSERT_TRUE(ue.pump([&] { return ue.engine().phase() == ue::Phase::idle; }));
-    const std::size_t sentBefore = ue.sent().size();
-    ASSERT_TRUE(ue.establish()) << log();
-    const Bytes resumptionRequest = ue.sent()[sentBefore];
+    Bytes resumptionRequest;
+    ASSERT_NO_FATAL_FAILURE(establishEndAndResume(ue, resumptionRequest));
     // kill -9: the nonce high-water mark was durable before the Session Start went out (A21).
     ::kill(pid_, SIGKILL);
     int st = 0;
@@ -181,7 +136,7 @@ TEST_F(Hsed, ResumptionNonceIsDurableAcrossRestart) {
     pid_ = -1;
     start();
     UdpPeer p(port_);
-    EXPECT_EQ(rejectCauseFor(p, resumptionRequest), Cause::key_set_invalid);
+    EXPECT_EQ(causeOf(p, resumptionRequest), Cause::key_set_invalid);
 }
 
 TEST_F(Hsed, SessionRequestRejectCauses) {
@@ -190,27 +145,28 @@ TEST_F(Hsed, SessionRequestRejectCauses) {
         {"  rate_limits:\n    per_source: {rate: 1000, burst: 1000}\n"
          "    per_imsi: {rate: 0.001, burst: 2}\n    backoff: 42\n"});
     UdpPeer p(port_);
-    EXPECT_EQ(rejectCauseFor(p, rawRequest("001019999999999", kEasHse, 1)),
-              Cause::unknown_subscriber);
-    EXPECT_EQ(rejectCauseFor(p, rawRequest(kImsi, "eas-unknown", 2)), Cause::eas_not_allowed);
-    EXPECT_EQ(rejectCauseFor(p, rawRequest(kImsi, kEasOther, 3)), Cause::eas_not_allowed);
+    EXPECT_EQ(causeOf(p, requestOctets("001019999999999", kEasHse, 1)), Cause::unknown_subscriber);
+    EXPECT_EQ(causeOf(p, requestOctets(kImsi, "eas-unknown", 2)), Cause::eas_not_allowed);
+    EXPECT_EQ(causeOf(p, requestOctets(kImsi, kEasOther, 3)), Cause::eas_not_allowed);
     // The IMSI bucket (burst 2) is used up: congestion with Back-off.
     std::optional<std::uint16_t> backOff;
-    EXPECT_EQ(rejectCauseFor(p, rawRequest(kImsi, kEasE2e, 4), &backOff), Cause::congestion);
+    EXPECT_EQ(causeOf(p, requestOctets(kImsi, kEasE2e, 4), &backOff), Cause::congestion);
     ASSERT_TRUE(backOff);
     EXPECT_EQ(*backOff, 42);
     const std::string other = "001010000000002";
-    EXPECT_EQ(rejectCauseFor(p, rawRequest(other, kEasE2e, 5)), Cause::service_not_allowed);
-    EXPECT_EQ(rejectCauseFor(p, rawRequest(other, kEasHse, 6, 14)), Cause::unsupported_release);
+    EXPECT_EQ(causeOf(p, requestOctets(other, kEasE2e, 5)), Cause::service_not_allowed);
+    EXPECT_EQ(causeOf(p, requestOctets(other, kEasHse, 6, {14, 0x01, 0x02, 0x04, 0x04})),
+              Cause::unsupported_release);
     // EPS only, without a Serving network TLV: no candidate key agreement (A5).
-    EXPECT_EQ(rejectCauseFor(p, rawRequest("001010000000003", kEasHse, 7, 17, 0x02, std::nullopt)),
+    EXPECT_EQ(causeOf(p, requestOctets("001010000000003", kEasHse, 7, {17, 0x02, 0x02, 0x04, 0x04},
+                                       std::nullopt)),
               Cause::no_common_algorithm);
 }
 
 TEST_F(Hsed, IdenticalSessionRequestAnsweredFromCache) {
     start({"  rate_limits:\n    per_imsi: {rate: 0.001, burst: 1}\n"});
     UdpPeer p(port_);
-    const Bytes req = rawRequest(kImsi, kEasHse, 12345);
+    const Bytes req = requestOctets(kImsi, kEasHse, 12345);
     p.send(req);
     auto first = p.receive(5000);
     ASSERT_TRUE(first) << log();
@@ -222,7 +178,7 @@ TEST_F(Hsed, IdenticalSessionRequestAnsweredFromCache) {
     EXPECT_EQ(*first, *second);
     // A different request from the same IMSI is over the limit.
     std::optional<std::uint16_t> backOff;
-    EXPECT_EQ(rejectCauseFor(p, rawRequest(kImsi, kEasHse, 777), &backOff), Cause::congestion);
+    EXPECT_EQ(causeOf(p, requestOctets(kImsi, kEasHse, 777), &backOff), Cause::congestion);
 }
 
 TEST_F(Hsed, DropsAreCountedByName) {
@@ -253,7 +209,7 @@ TEST_F(Hsed, DropsAreCountedByName) {
 TEST_F(Hsed, SyncFailureFromAnotherAddressOrWithBadMacSIsDropped) {
     start();
     UdpPeer a(port_);
-    a.send(rawRequest(kImsi, kEasHse, 4242));
+    a.send(requestOctets(kImsi, kEasHse, 4242));
     auto start = a.receive(5000);
     ASSERT_TRUE(start) << log();
     auto r = emsdp::route(*start, emsdp::Side::ue);
@@ -276,7 +232,7 @@ TEST_F(Hsed, SyncFailureFromAnotherAddressOrWithBadMacSIsDropped) {
         << log();
     EXPECT_NE(log().find("drop wrong_source_address"), std::string::npos) << log();
     // The attempt is still alive: an identical request gets the same Session Start.
-    a.send(rawRequest(kImsi, kEasHse, 4242));
+    a.send(requestOctets(kImsi, kEasHse, 4242));
     auto again = a.receive(5000);
     ASSERT_TRUE(again);
     EXPECT_EQ(*again, *start);
@@ -348,7 +304,7 @@ TEST_F(Hsed, IdleSessionTerminatedByTheHse) {
 TEST_F(Hsed, UnconfirmedSessionExpires) {
     start({"  session_timeouts:\n    unconfirmed: 1\n"});
     UdpPeer p(port_);
-    p.send(rawRequest(kImsi, kEasHse, 5));
+    p.send(requestOctets(kImsi, kEasHse, 5));
     ASSERT_TRUE(p.receive(5000));
     std::this_thread::sleep_for(std::chrono::milliseconds(2600));
     EXPECT_NE(log().find("expired"), std::string::npos) << log();
@@ -391,39 +347,18 @@ TEST_F(Hsed, ExpiredKeySetIsRefusedWith0x0D) {
     UeClient ue(port_, ueSettings(kEasKa, 0x01));
     ASSERT_TRUE(ue.establish()) << log();
     ASSERT_TRUE(ue.pump([&] { return log().find("(durable)") != std::string::npos; })) << log();
-    ue::Output out;
-    ASSERT_TRUE(ue.engine().terminate(ue::UeTime::now(), out));
-    for (auto& d : out.datagrams)
-        ue.peer().send(d);
-    ASSERT_TRUE(ue.pump([&] { return ue.engine().phase() == ue::Phase::idle; }));
+    ASSERT_NO_FATAL_FAILURE(endSession(ue));
     const auto& set = *ue.engine().state().current;
-    auto craft = [&](std::uint64_t nonce) {
-        emsdp::SessionRequest r;
-        r.imsi = *emsdp::Imsi::fromDigits(kImsi);
-        r.ueConfiguration = emsdp::UeConfiguration{17, 0x01, 0x02, 0x04, 0x04};
-        r.easId = kEasKa;
-        r.servingNetwork = emsdp::PlmnId{0x00, 0xf1, 0x10};
-        r.ueNonce = nonce;
-        auto ksess0 = crypto::deriveKSess(set.kint, 0, nonce);
-        EXPECT_TRUE(ksess0);
-        auto cpInt = crypto::deriveSessionKey(*ksess0, crypto::KeyDistinguisher::cpInt, 0x02);
-        EXPECT_TRUE(cpInt);
-        crypto::Eia2 eia(*cpInt);
-        Bytes buf(1280);
-        auto n = emsdp::encodeResumptionRequest(r, set.kid, eia, buf);
-        EXPECT_TRUE(n);
-        buf.resize(n ? *n : 0);
-        return buf;
-    };
     const std::uint64_t base = set.lastNonce.value_or(0);
     UdpPeer p(port_);
     // Within the lifetime the crafted resumption is answered with a Session Start.
-    p.send(craft(base + 1000));
+    p.send(resumptionRequest(set, kEasKa, base + 1000));
     auto d = p.receive(5000);
     ASSERT_TRUE(d) << log();
     EXPECT_FALSE(emsdp::parseUnprotectedReject(*d)) << log();
     std::this_thread::sleep_for(std::chrono::milliseconds(2100));
-    EXPECT_EQ(rejectCauseFor(p, craft(base + 2000)), Cause::key_set_invalid) << log();
+    EXPECT_EQ(causeOf(p, resumptionRequest(set, kEasKa, base + 2000)), Cause::key_set_invalid)
+        << log();
 }
 
 TEST_F(Hsed, AkaMacFailureForgetsTheAttempt) {
@@ -451,7 +386,7 @@ TEST_F(Hsed, ListensOnIpv4AndIpv6WithPortsInTheRuntimeFile) {
     EXPECT_EQ(addr, "::1");
     ASSERT_NE(port6, 0u);
     UdpPeer p(static_cast<std::uint16_t>(port6), true);
-    p.send(rawRequest(kImsi, kEasHse, 31337));
+    p.send(requestOctets(kImsi, kEasHse, 31337));
     auto d = p.receive(5000);
     ASSERT_TRUE(d) << log();
     EXPECT_FALSE(emsdp::parseUnprotectedReject(*d));

@@ -25,32 +25,10 @@ constexpr const char* kHighLimits =
     "  rate_limits:\n    per_source: {rate: 1000, burst: 1000}\n"
     "    per_imsi: {rate: 1000, burst: 1000}\n";
 
-DaemonOptions withPolicy(const std::string& lines) {
-    DaemonOptions o;
-    o.extraPolicy = lines;
-    return o;
-}
-
 struct Tlv {
     std::uint8_t tag = 0;
     Bytes value;
 };
-
-Bytes requestOctets(const std::string& imsi, const std::string& easId, std::uint64_t nonce,
-                    emsdp::UeConfiguration uc = {17, 0x01, 0x02, 0x04, 0x04},
-                    std::optional<emsdp::PlmnId> plmn = emsdp::PlmnId{0x00, 0xf1, 0x10}) {
-    emsdp::SessionRequest r;
-    r.imsi = *emsdp::Imsi::fromDigits(imsi);
-    r.ueConfiguration = uc;
-    r.easId = easId;
-    r.servingNetwork = plmn;
-    r.ueNonce = nonce;
-    Bytes out(1280);
-    auto n = emsdp::encodeSessionRequest(r, out);
-    EXPECT_TRUE(n);
-    out.resize(n ? *n : 0);
-    return out;
-}
 
 // The TLVs of an unprotected message (5-octet header, command).
 std::vector<Tlv> tlvsOf(const Bytes& m) {
@@ -85,20 +63,6 @@ Bytes unprotected(std::uint32_t sessionId, std::uint8_t command, const std::vect
 std::vector<Tlv> without(std::vector<Tlv> v, std::uint8_t tag) {
     std::erase_if(v, [tag](const Tlv& t) { return t.tag == tag; });
     return v;
-}
-
-std::optional<Cause> causeOf(UdpPeer& p, ByteView request,
-                             std::optional<std::uint16_t>* backOff = nullptr) {
-    p.send(request);
-    auto d = p.receive(5000);
-    if (!d)
-        return std::nullopt;
-    auto rej = emsdp::parseUnprotectedReject(*d);
-    if (!rej)
-        return std::nullopt;
-    if (backOff != nullptr)
-        *backOff = rej->body.backOff;
-    return rej->body.cause;
 }
 
 // A protected datagram with any command octet and TLV octets, MAC'd with `key` under `count`
@@ -161,15 +125,7 @@ Mirror mirrorOf(const ue::SessionInfo& info, const Key256& kint, std::uint64_t n
     auto keys = crypto::deriveSessionKeys(*ksess, 0x02, info.cipheringAlg);
     EXPECT_TRUE(keys);
     m.keys = std::move(*keys);
-    emsdp::ChannelConfig cc;
-    cc.side = emsdp::Side::ue;
-    cc.sessionId = info.sessionId;
-    cc.kid = info.kid;
-    cc.cpScheme = info.cpScheme;
-    cc.upScheme = info.upScheme;
-    cc.upEnabled = info.service != emsdp::Service::kaOnly;
-    cc.upCiphering = info.service == emsdp::Service::upConfidentiality;
-    auto ch = emsdp::SecureChannel::create(cc, emsdp::ChannelKeys::from(m.keys));
+    auto ch = ueChannel(info, m.keys);
     EXPECT_TRUE(ch);
     m.channel.emplace(std::move(*ch));
     m.channel->restoreCounters(counters);
@@ -182,33 +138,6 @@ Mirror mirrorOf(UeClient& ue) {
     EXPECT_TRUE(st.current && st.lastNonce);
     return mirrorOf(ue.last<ue::SessionEstablished>()->info, st.current->kint, *st.lastNonce,
                     ue.engine().counters().value_or(emsdp::CounterSnapshot{}));
-}
-
-// A resumption request for `set`, MAC'd with KSess(Session ID 0, nonce) as the profile says.
-Bytes resumptionRequest(const ue::KeySet& set, const std::string& easId, std::uint64_t nonce,
-                        emsdp::UeConfiguration uc = {17, 0x01, 0x02, 0x04, 0x04},
-                        const std::string& imsi = kImsi) {
-    emsdp::SessionRequest r;
-    r.imsi = *emsdp::Imsi::fromDigits(imsi);
-    r.ueConfiguration = uc;
-    r.easId = easId;
-    r.servingNetwork = emsdp::PlmnId{0x00, 0xf1, 0x10};
-    r.ueNonce = nonce;
-    auto ksess0 = crypto::deriveKSess(set.kint, 0, nonce);
-    EXPECT_TRUE(ksess0);
-    auto cpInt = crypto::deriveSessionKey(*ksess0, crypto::KeyDistinguisher::cpInt, 0x02);
-    EXPECT_TRUE(cpInt);
-    crypto::Eia2 eia(*cpInt);
-    Bytes buf(1280);
-    auto n = emsdp::encodeResumptionRequest(r, set.kid, eia, buf);
-    EXPECT_TRUE(n);
-    buf.resize(n ? *n : 0);
-    return buf;
-}
-
-std::uint32_t sessionIdOf(const Bytes& d) {
-    return (std::uint32_t{d[1]} << 24) | (std::uint32_t{d[2]} << 16) | (std::uint32_t{d[3]} << 8) |
-           d[4];
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {
@@ -258,17 +187,6 @@ protected:
                 m[item.substr(0, eq)] = static_cast<unsigned>(std::stoul(item.substr(eq + 1)));
         }
         return m;
-    }
-
-    // Waits until the log has `text` (the daemon logs after acting).
-    bool logged(const std::string& text, int ms = 5000) {
-        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-        while (std::chrono::steady_clock::now() < until) {
-            if (contains(log(), text))
-                return true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        return false;
     }
 
     // Sends datagrams that are dropped, then one that is answered, so the drops are done.
@@ -376,9 +294,7 @@ TEST_F(HsedPaths, UnservableSubscriberRowsGetInternalError) {
     const std::string withOp = "001010000000008";
     const std::string foreignK = "001010000000009";
     {
-        store::StoreOptions so;
-        so.mode = store::Mode::tool;
-        auto st = store::Store::open(storePath(), so);
+        auto st = openStore();
         ASSERT_TRUE(st);
         auto base = (*st)->getSubscriber(kImsi);
         ASSERT_TRUE(base);
@@ -393,9 +309,9 @@ TEST_F(HsedPaths, UnservableSubscriberRowsGetInternalError) {
     start(withPolicy(kHighLimits));
     UdpPeer p(port_);
     EXPECT_EQ(causeOf(p, requestOctets(withOp, kEasHse, 1)), Cause::internal_error);
-    EXPECT_TRUE(logged("subscriber " + withOp + " is provisioned with OP")) << log();
+    EXPECT_TRUE(waitLog("subscriber " + withOp + " is provisioned with OP")) << log();
     EXPECT_EQ(causeOf(p, requestOctets(foreignK, kEasHse, 2)), Cause::internal_error);
-    EXPECT_TRUE(logged("establishment for IMSI " + foreignK + " failed")) << log();
+    EXPECT_TRUE(waitLog("establishment for IMSI " + foreignK + " failed")) << log();
     // The daemon serves the others as before.
     UeClient ue(port_, ueSettings(kEasHse, 0x01));
     ASSERT_TRUE(ue.establish()) << log();
@@ -449,17 +365,17 @@ TEST_F(HsedPaths, FormatErrorsAfterAGoodMacGetMacdRejectsAndConfirm) {
     };
     // Session Terminate Request with one octet after its TLVs: 0x01, and the message confirms.
     EXPECT_EQ(ask(m.cp(kCmdTerminateRequest, {0x00})), Cause::invalid_format) << log();
-    EXPECT_TRUE(logged("session " + sid + " confirmed")) << log();
+    EXPECT_TRUE(waitLog("session " + sid + " confirmed")) << log();
     EXPECT_EQ(ask(m.cp(kCmdTerminateRequest, {0x20, 0x02, 0x13, 0x00})), Cause::invalid_format);
     EXPECT_EQ(ask(m.cp(kCmdTerminateRequest, {0x7E, 0x00})), Cause::unknown_mandatory_ie);
     // A UE's Manage Keys Request without its Refresh origin: 0x03.
     EXPECT_EQ(ask(m.cp(kCmdManageKeysRequest)), Cause::missing_mandatory_ie);
     // A3 value errors and conflicting IEs are 0x01 too (the detail is logged).
     EXPECT_EQ(ask(m.cp(kCmdManageKeysRequest, {0x1A, 0x01, 0x02})), Cause::invalid_format);
-    EXPECT_TRUE(logged(": reject invalid_format (value_out_of_range)")) << log();
+    EXPECT_TRUE(waitLog(": reject invalid_format (value_out_of_range)")) << log();
     EXPECT_EQ(ask(m.cp(0x31, {0x19, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x20, 0x01, 0x0A})),
               Cause::invalid_format);
-    EXPECT_TRUE(logged(": reject invalid_format (conflicting_ies)")) << log();
+    EXPECT_TRUE(waitLog(": reject invalid_format (conflicting_ies)")) << log();
     // From a new address (A17): the faulty message moves the session there, so the MAC'd Reject
     // goes to the new address.
     UdpPeer moved(port_);
@@ -547,7 +463,7 @@ TEST_F(HsedPaths, UnprotectedRejectsForAnAttemptWithFormatErrorsAreDropped) {
     a.send(req);
     auto first = a.receive(5000);
     ASSERT_TRUE(first) << log();
-    const std::uint32_t sid = sessionIdOf(*first);
+    const std::uint32_t sid = datagramSessionId(*first);
     ASSERT_NE(sid, 0u);
     const Tlv cause0b{0x20, {0x0B}};
     a.send(unprotected(sid, kCmdReject, {cause0b}, {0x00}));                 // trailing_octets
@@ -599,10 +515,10 @@ TEST_F(HsedPaths, KaOnlySessionTakesNoUserPlaneAndDownlinkSinkDiscards) {
         ::sendto(fd, shortFrame, sizeof shortFrame, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
         ::close(fd);
     }
-    EXPECT_TRUE(logged("downlink frame too short"));
-    EXPECT_TRUE(logged("downlink for no UP session " + std::to_string(m.info.sessionId)));
+    EXPECT_TRUE(waitLog("downlink frame too short"));
+    EXPECT_TRUE(waitLog("downlink for no UP session " + std::to_string(m.info.sessionId)));
     EXPECT_TRUE(
-        logged("downlink for no UP session " + std::to_string(m.info.sessionId ^ 0x01000000u)));
+        waitLog("downlink for no UP session " + std::to_string(m.info.sessionId ^ 0x01000000u)));
     EXPECT_FALSE(ue.peer().receive(300));
     EXPECT_FALSE(readSink(300));
     stop();
@@ -707,7 +623,7 @@ TEST_F(HsedPaths, UeDrivenCounterExhaustionWithScheme3) {
     ue.peer().send(m.cp(kCmdConfirmation));
     m.nextCp = kMaxCount;
     ue.peer().send(m.cp(kCmdTerminateRequest, {0x20, 0x01, 0x13}));
-    ASSERT_TRUE(logged("session " + std::to_string(m.info.sessionId) + " terminated by the UE"))
+    ASSERT_TRUE(waitLog("session " + std::to_string(m.info.sessionId) + " terminated by the UE"))
         << log();
     // The session is gone.
     ue.peer().send(m.up(100, {0x45}));
@@ -746,7 +662,7 @@ TEST_F(HsedPaths, UeAddressFollowsMacValidMessagesOnly) {
     Bytes bad = out.datagrams[1];
     bad.back() ^= 0x01;
     third.send(bad);
-    ASSERT_TRUE(logged("drop bad_mac"));
+    ASSERT_TRUE(waitLog("drop bad_mac"));
     injectDownlink(info.sessionId, "still there");
     EXPECT_TRUE(moved.receive(3000)) << log();
     EXPECT_FALSE(third.receive(200));
@@ -777,7 +693,7 @@ TEST_F(HsedPaths, ResumptionWithATentativeSetAndA9Deletion) {
     auto ss = emsdp::parseSessionStart(*d);
     ASSERT_TRUE(ss);
     EXPECT_FALSE(ss->body.rand);
-    const std::uint32_t resumedSid = sessionIdOf(*d);
+    const std::uint32_t resumedSid = datagramSessionId(*d);
     EXPECT_TRUE(contains(log(), "resumed session " + std::to_string(resumedSid)));
     // The identical request while unconfirmed: the same octets from the cache (4.6).
     p.send(resume);
@@ -796,8 +712,8 @@ TEST_F(HsedPaths, ResumptionWithATentativeSetAndA9Deletion) {
     remember(m);
     ASSERT_TRUE(m.channel->acceptSessionStart(*d)) << "Session Start does not verify";
     p.send(m.cp(kCmdConfirmation));
-    ASSERT_TRUE(logged("key set " + std::to_string(set.kid) + " of IMSI " + kImsi +
-                       " is current (durable)"))
+    ASSERT_TRUE(waitLog("key set " + std::to_string(set.kid) + " of IMSI " + kImsi +
+                        " is current (durable)"))
         << log();
     EXPECT_TRUE(contains(log(), "session " + std::to_string(full.sessionId) +
                                     " deleted: superseded by a confirmed session"))
@@ -811,9 +727,7 @@ TEST_F(HsedPaths, ResumptionWithATentativeSetAndA9Deletion) {
     // The confirmed resumption's request again: not fresh against the stored high-water mark.
     EXPECT_EQ(causeOf(p, resume), Cause::key_set_invalid);
     stop();
-    store::StoreOptions so;
-    so.mode = store::Mode::tool;
-    auto st = store::Store::open(storePath(), so);
+    auto st = openStore();
     ASSERT_TRUE(st);
     auto stored = (*st)->getKeySet(kImsi, set.kid);
     ASSERT_TRUE(stored);
@@ -831,7 +745,7 @@ TEST_F(HsedPaths, ResumptionChecksFollowTheA4Order) {
     start(withPolicy(std::string(kHighLimits) + "  confidentiality_required_eas: [eas-hse]\n"));
     UeClient ue(port_, ueSettings(kEasKa, 0x01));
     ASSERT_TRUE(ue.establish()) << log();
-    ASSERT_TRUE(logged("(durable)")) << log();
+    ASSERT_TRUE(waitLog("(durable)")) << log();
     rememberSets(ue);
     const ue::KeySet good = *ue.engine().state().current;
     ue::KeySet unknown = good;
@@ -937,14 +851,14 @@ TEST_F(HsedPaths, ConfirmingANewSetDeletesSessionsOfTheDestroyedSet) {
     ASSERT_TRUE(one.engine().sendUplink(payload, ue::UeTime::now(), out));
     one.peer().send(out.datagrams.at(0));  // confirms A: KID 1 current
     ASSERT_TRUE(readSink());
-    ASSERT_TRUE(logged(std::string("key set 1 of IMSI ") + kImsi + " is current (durable)"))
+    ASSERT_TRUE(waitLog(std::string("key set 1 of IMSI ") + kImsi + " is current (durable)"))
         << log();
     // A raw full attempt (tentative KID 2), then a UE's full attempt replaces it (A12).
     UdpPeer raw(port_);
     raw.send(requestOctets(kImsi, kEasHse, 77));
     auto x = raw.receive(5000);
     ASSERT_TRUE(x) << log();
-    const std::uint32_t xSid = sessionIdOf(*x);
+    const std::uint32_t xSid = datagramSessionId(*x);
     UeClient two(port_, ueSettings(kEasHse, 0x01));
     ASSERT_TRUE(two.establish()) << log();
     rememberSets(two);
@@ -954,11 +868,7 @@ TEST_F(HsedPaths, ConfirmingANewSetDeletesSessionsOfTheDestroyedSet) {
                                     " deleted: replaced by a new full establishment"))
         << log();
     // The first UE ends A and resumes with KID 1: session C, newer than B, unconfirmed.
-    out.clear();
-    ASSERT_TRUE(one.engine().terminate(ue::UeTime::now(), out));
-    for (auto& d : out.datagrams)
-        one.peer().send(d);
-    ASSERT_TRUE(one.pump([&] { return one.engine().phase() == ue::Phase::idle; })) << log();
+    ASSERT_NO_FATAL_FAILURE(endSession(one));
     ASSERT_TRUE(one.establish()) << log();
     const auto c = one.last<ue::SessionEstablished>()->info;
     ASSERT_TRUE(c.resumed);
@@ -968,7 +878,7 @@ TEST_F(HsedPaths, ConfirmingANewSetDeletesSessionsOfTheDestroyedSet) {
     ASSERT_TRUE(two.engine().sendUplink(payload, ue::UeTime::now(), out));
     two.peer().send(out.datagrams.at(0));
     ASSERT_TRUE(readSink());
-    ASSERT_TRUE(logged(std::string("key set 2 of IMSI ") + kImsi + " is current (durable)"))
+    ASSERT_TRUE(waitLog(std::string("key set 2 of IMSI ") + kImsi + " is current (durable)"))
         << log();
     const std::string l = log();
     EXPECT_TRUE(contains(l, "session " + std::to_string(a.sessionId) + " deleted: terminated"));
@@ -981,15 +891,10 @@ TEST_F(HsedPaths, ConfirmingANewSetDeletesSessionsOfTheDestroyedSet) {
     EXPECT_EQ(causeOf(p, resumptionRequest(old, kEasHse, *one.engine().state().lastNonce + 1)),
               Cause::key_set_invalid);
     stop();
-    store::StoreOptions so;
-    so.mode = store::Mode::tool;
-    auto st = store::Store::open(storePath(), so);
-    ASSERT_TRUE(st);
-    auto sets = (*st)->listKeySets(kImsi);
-    ASSERT_TRUE(sets);
-    ASSERT_EQ(sets->size(), 1u);
-    EXPECT_EQ(sets->front().kid, 2);
-    EXPECT_EQ(sets->front().state, store::KeySetState::current);
+    const auto sets = keySets();
+    ASSERT_EQ(sets.size(), 1u);
+    EXPECT_EQ(sets.front().kid, 2);
+    EXPECT_EQ(sets.front().state, store::KeySetState::current);
 }
 
 // After kill -9: UEs with a confirmed session resume; a full establishment gets a fresh SQN (the
@@ -1007,17 +912,12 @@ TEST_F(HsedPaths, AfterKillNineConfirmedUesResumeAndNoSqnRepeats) {
     ASSERT_TRUE(hse.engine().sendUplink(payload, ue::UeTime::now(), out));
     hse.peer().send(out.datagrams.at(0));  // confirms (A9)
     ASSERT_TRUE(readSink());
-    ASSERT_TRUE(logged(std::string("of IMSI ") + kImsi + " is current (durable)")) << log();
-    ASSERT_TRUE(logged("of IMSI " + imsi2 + " is current (durable)")) << log();
+    ASSERT_TRUE(waitLog(std::string("of IMSI ") + kImsi + " is current (durable)")) << log();
+    ASSERT_TRUE(waitLog("of IMSI " + imsi2 + " is current (durable)")) << log();
     rememberSets(ka);
     rememberSets(hse);
-    for (UeClient* u : {&ka, &hse}) {
-        ue::Output o;
-        ASSERT_TRUE(u->engine().terminate(ue::UeTime::now(), o));
-        for (auto& dg : o.datagrams)
-            u->peer().send(dg);
-        ASSERT_TRUE(u->pump([&] { return u->engine().phase() == ue::Phase::idle; })) << log();
-    }
+    for (UeClient* u : {&ka, &hse})
+        ASSERT_NO_FATAL_FAILURE(endSession(*u));
     const std::vector<std::uint64_t> seen(ka.usim().sqnArray().seqs().begin(),
                                           ka.usim().sqnArray().seqs().end());
     ::kill(pid_, SIGKILL);

@@ -12,6 +12,7 @@
 
 #include "crypto/milenage.h"
 #include "hsed_fixture.h"
+#include "tests/support/http_exchange.h"
 
 #ifndef BEST_P11_FAULT_SHIM
 #error "BEST_P11_FAULT_SHIM (path of the test shim) is set by tests/integration/meson.build"
@@ -50,33 +51,6 @@ std::string adminCall(const std::string& path, const std::string& line, int time
     ::close(fd);
     if (auto nl = out.find('\n'); nl != std::string::npos)
         out.resize(nl);
-    return out;
-}
-
-// Raw HTTP exchange with the metrics port: the whole response.
-std::string httpCall(std::uint16_t port, const std::string& request) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return "connect failed";
-    }
-    (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    std::string out;
-    char buf[8192];
-    for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 5000) <= 0)
-            break;
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0)
-            break;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
     return out;
 }
 
@@ -150,7 +124,6 @@ private:
 
 class OpsTest : public HsedFixture {
 protected:
-    std::string adminPath() const { return dir_ + "/admin.sock"; }
     std::string confPath() const { return dir_ + "/hsed.yaml"; }
 
     DaemonOptions opsOptions(unsigned probeInterval = 1) const {
@@ -176,7 +149,8 @@ protected:
     }
 
     std::string scrape() {
-        const std::string r = httpCall(metricsPort(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        const std::string r =
+            test::httpExchange(metricsPort(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         const auto body = r.find("\r\n\r\n");
         return body == std::string::npos ? std::string() : r.substr(body + 4);
     }
@@ -305,9 +279,7 @@ TEST_F(OpsTest, AdminCommands) {
     r = adminCall(adminPath(), std::string("sqn set imsi=") + kImsi + " seq=100");
     EXPECT_NE(r.find("\"next_seq\":100"), std::string::npos) << r;
     {
-        store::StoreOptions so;
-        so.mode = store::Mode::tool;
-        auto st = store::Store::open(storePath(), so);
+        auto st = openStore();
         ASSERT_TRUE(st) << st.error().message;
         auto s = (*st)->getSqnState(kImsi);
         ASSERT_TRUE(s);
@@ -336,9 +308,7 @@ TEST_F(OpsTest, AdminCommands) {
                                    " auts=" + toHex(ByteView(auts->data(), auts->size())));
     EXPECT_NE(r.find("\"mac_s_failed\""), std::string::npos) << r;
     {
-        store::StoreOptions so;
-        so.mode = store::Mode::tool;
-        auto st = store::Store::open(storePath(), so);
+        auto st = openStore();
         ASSERT_TRUE(st);
         auto s = (*st)->getSqnState(kImsi);
         ASSERT_TRUE(s);
@@ -615,18 +585,21 @@ TEST_F(OpsTest, MetricsPage) {
     EXPECT_EQ(metricValue(page, R"(best_sessions_active{state="confirmed"})"), 1);
 
     // The responder: 404, 405, 400, 505, and a close after each response.
-    EXPECT_EQ(httpCall(mport, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 404", 0),
+    EXPECT_EQ(test::httpExchange(mport, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+                  .rfind("HTTP/1.1 404", 0),
               0u);
-    EXPECT_EQ(httpCall(mport, "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 405", 0),
+    EXPECT_EQ(test::httpExchange(mport, "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                  .rfind("HTTP/1.1 405", 0),
               0u);
-    EXPECT_EQ(httpCall(mport, "GET /metrics\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
-    EXPECT_EQ(httpCall(mport, "GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 505", 0),
+    EXPECT_EQ(test::httpExchange(mport, "GET /metrics\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+    EXPECT_EQ(test::httpExchange(mport, "GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n")
+                  .rfind("HTTP/1.1 505", 0),
               0u);
-    EXPECT_EQ(httpCall(mport, "GET /metrics HTTP/1.1\r\nHost: x\r\nX: " + std::string(9000, 'a') +
-                                  "\r\n\r\n")
+    EXPECT_EQ(test::httpExchange(mport, "GET /metrics HTTP/1.1\r\nHost: x\r\nX: " +
+                                            std::string(9000, 'a') + "\r\n\r\n")
                   .rfind("HTTP/1.1 431", 0),
               0u);
-    const std::string ok = httpCall(mport, "GET /metrics HTTP/1.0\r\n\r\n");
+    const std::string ok = test::httpExchange(mport, "GET /metrics HTTP/1.0\r\n\r\n");
     EXPECT_EQ(ok.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
     EXPECT_NE(ok.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
     EXPECT_NE(ok.find("Connection: close"), std::string::npos);

@@ -11,12 +11,6 @@ using emsdp::Cause;
 
 constexpr const char* kPolicySessions = "  refresh:\n    after_sessions: 1\n";
 
-DaemonOptions withPolicy(const std::string& lines) {
-    DaemonOptions o;
-    o.extraPolicy = lines;
-    return o;
-}
-
 std::size_t countOf(const std::string& text, const std::string& what) {
     std::size_t n = 0;
     for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1))
@@ -35,36 +29,12 @@ std::size_t eventCount(const UeClient& ue) {
 
 class Refresh : public HsedFixture {
 protected:
-    std::vector<store::KeySetRecord> keySets() {
-        store::StoreOptions so;
-        so.mode = store::Mode::tool;
-        auto st = store::Store::open(storePath(), so);
-        EXPECT_TRUE(st) << st.error().message;
-        if (!st)
-            return {};
-        auto sets = (*st)->listKeySets(kImsi);
-        EXPECT_TRUE(sets) << sets.error().message;
-        return sets ? *sets : std::vector<store::KeySetRecord>{};
-    }
-
     std::uint64_t seqHe() {
-        store::StoreOptions so;
-        so.mode = store::Mode::tool;
-        auto st = store::Store::open(storePath(), so);
+        auto st = openStore();
         EXPECT_TRUE(st);
         auto s = (*st)->getSqnState(kImsi);
         EXPECT_TRUE(s);
         return s ? s->seqHe : 0;
-    }
-
-    bool waitLog(const std::string& what, int ms = 8000) {
-        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-        while (std::chrono::steady_clock::now() < until) {
-            if (log().find(what) != std::string::npos)
-                return true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        return false;
     }
 
     // Waits for a log line while the UE keeps answering.
@@ -87,15 +57,7 @@ protected:
         EXPECT_TRUE(keys);
         if (!keys)
             return std::nullopt;
-        emsdp::ChannelConfig cc;
-        cc.side = emsdp::Side::ue;
-        cc.sessionId = info->sessionId;
-        cc.kid = info->kid;
-        cc.cpScheme = info->cpScheme;
-        cc.upScheme = info->upScheme;
-        cc.upEnabled = info->service != emsdp::Service::kaOnly;
-        cc.upCiphering = info->service == emsdp::Service::upConfidentiality;
-        auto ch = emsdp::SecureChannel::create(cc, emsdp::ChannelKeys::from(*keys));
+        auto ch = ueChannel(*info, *keys);
         EXPECT_TRUE(ch);
         if (!ch)
             return std::nullopt;
@@ -127,6 +89,19 @@ protected:
         return std::nullopt;
     }
 
+    // An HSE-triggered refresh under way (policy kPolicySessions): `ue` establishes, the manual
+    // channel `ch` is made, an uplink confirms the session, and `req` is the HSE's Manage Keys
+    // Request as `ch` reads it. Call through ASSERT_NO_FATAL_FAILURE.
+    void awaitHseRequest(UeClient& ue, std::optional<emsdp::SecureChannel>& ch,
+                         std::optional<emsdp::HseManageKeysRequest>& req) {
+        ASSERT_TRUE(ue.establish()) << log();
+        ch = manualChannel(ue);
+        ASSERT_TRUE(ch);
+        uplink(ue);
+        req = receiveManual<emsdp::HseManageKeysRequest>(ue, *ch);
+        ASSERT_TRUE(req) << log();
+    }
+
     // A MAC-valid uplink: confirms a UP session (A9).
     void uplink(UeClient& ue) {
         const std::string msg = "confirm";
@@ -135,14 +110,6 @@ protected:
                 ByteView(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size()), now, out);
         });
         ASSERT_TRUE(r) << r.error().message;
-    }
-
-    void terminate(UeClient& ue) {
-        auto r = ue.call([](ue::UeEngine& e, const ue::UeTime& now, ue::Output& out) {
-            return e.terminate(now, out);
-        });
-        ASSERT_TRUE(r) << r.error().message;
-        ASSERT_TRUE(ue.pump([&] { return ue.engine().phase() == ue::Phase::idle; })) << log();
     }
 
     void requestRefresh(UeClient& ue) {
@@ -184,7 +151,6 @@ protected:
     }
 
     // A daemon with an admin socket (best-hsectl `ue refresh`, `ue show`).
-    std::string adminPath() const { return dir_ + "/admin.sock"; }
     DaemonOptions withAdmin(const std::string& policy = {}) const {
         DaemonOptions o;
         o.extraPolicy = policy;
@@ -216,7 +182,7 @@ protected:
         ASSERT_TRUE(early);
         EXPECT_FALSE(emsdp::parseUnprotectedReject(*early)) << "old set refused too early";
         EXPECT_EQ(((*early)[0] >> 3) & 0x07, oldKid);
-        terminate(ue);
+        ASSERT_NO_FATAL_FAILURE(endSession(ue));
         ASSERT_TRUE(ue.establish()) << log();
         const auto info = ue.last<ue::SessionEstablished>()->info;
         EXPECT_TRUE(info.resumed);
@@ -439,7 +405,7 @@ TEST_F(Refresh, HseTriggeredByKeySetAge) {
     ue.pump([] { return false; }, 500);
     EXPECT_FALSE(ue.has<ue::RefreshCompleted>());
     EXPECT_EQ(log().find("refresh policy due"), std::string::npos);
-    terminate(ue);
+    ASSERT_NO_FATAL_FAILURE(endSession(ue));
     std::this_thread::sleep_until(established + std::chrono::milliseconds(2500));
     ASSERT_TRUE(ue.establish()) << log();
     EXPECT_TRUE(ue.last<ue::SessionEstablished>()->info.resumed);
@@ -613,13 +579,10 @@ TEST_F(Refresh, UsimMacFailureEndsBothFlowsAndDiscardsThePendingSet) {
 TEST_F(Refresh, WrongKeyConfirmationEndsTheHseRefreshSilently) {
     start(withPolicy(kPolicySessions));
     UeClient ue(port_, ueSettings(kEasHse));
-    ASSERT_TRUE(ue.establish()) << log();
-    auto ch = manualChannel(ue);
-    ASSERT_TRUE(ch);
+    std::optional<emsdp::SecureChannel> ch;
+    std::optional<emsdp::HseManageKeysRequest> req;
+    ASSERT_NO_FATAL_FAILURE(awaitHseRequest(ue, ch, req));
     const std::uint32_t sid = ue.engine().session()->sessionId;
-    uplink(ue);  // confirms; the policy is due
-    auto req = receiveManual<emsdp::HseManageKeysRequest>(ue, *ch);
-    ASSERT_TRUE(req) << log();
     EXPECT_EQ(req->refreshOrigin, emsdp::RefreshOrigin::hse);
     EXPECT_EQ(req->newKeyId, 2);
     EXPECT_EQ(req->keyAgreement, crypto::KeyAgreement::umts);
@@ -654,12 +617,9 @@ TEST_F(Refresh, WrongKeyConfirmationEndsTheHseRefreshSilently) {
 TEST_F(Refresh, BadMacSEndsTheHseRefreshWithoutResync) {
     start(withPolicy(kPolicySessions));
     UeClient ue(port_, ueSettings(kEasHse));
-    ASSERT_TRUE(ue.establish()) << log();
-    auto ch = manualChannel(ue);
-    ASSERT_TRUE(ch);
-    uplink(ue);
-    auto req = receiveManual<emsdp::HseManageKeysRequest>(ue, *ch);
-    ASSERT_TRUE(req) << log();
+    std::optional<emsdp::SecureChannel> ch;
+    std::optional<emsdp::HseManageKeysRequest> req;
+    ASSERT_NO_FATAL_FAILURE(awaitHseRequest(ue, ch, req));
     const std::uint64_t seqBefore = seqHe();
     emsdp::UeManageKeysResponse resp;
     resp.cause = Cause::synch_failure;
@@ -745,12 +705,9 @@ TEST_F(Refresh, UnansweredHseRequestIsResentAt4_12_28sAndGivenUpAt44s) {
 TEST_F(Refresh, UeRequestAbandonsAnOutstandingHseRefresh) {
     start(withPolicy(kPolicySessions));
     UeClient ue(port_, ueSettings(kEasHse));
-    ASSERT_TRUE(ue.establish()) << log();
-    auto ch = manualChannel(ue);
-    ASSERT_TRUE(ch);
-    uplink(ue);
-    auto req = receiveManual<emsdp::HseManageKeysRequest>(ue, *ch);
-    ASSERT_TRUE(req) << log();
+    std::optional<emsdp::SecureChannel> ch;
+    std::optional<emsdp::HseManageKeysRequest> req;
+    ASSERT_NO_FATAL_FAILURE(awaitHseRequest(ue, ch, req));
     // A15: the UE's own request meets the HSE's: the HSE's is abandoned, the UE's answered.
     sendManual(ue, *ch, emsdp::UeManageKeysRequest{});
     auto answer = receiveManual<emsdp::HseManageKeysResponse>(ue, *ch);
@@ -776,11 +733,9 @@ TEST_F(Refresh, UeRequestAbandonsAnOutstandingHseRefresh) {
 TEST_F(Refresh, TerminationAbandonsAnUnfinishedHseRefresh) {
     start(withPolicy(kPolicySessions));
     UeClient ue(port_, ueSettings(kEasHse));
-    ASSERT_TRUE(ue.establish()) << log();
-    auto ch = manualChannel(ue);
-    ASSERT_TRUE(ch);
-    uplink(ue);
-    ASSERT_TRUE(receiveManual<emsdp::HseManageKeysRequest>(ue, *ch)) << log();
+    std::optional<emsdp::SecureChannel> ch;
+    std::optional<emsdp::HseManageKeysRequest> req;
+    ASSERT_NO_FATAL_FAILURE(awaitHseRequest(ue, ch, req));
     sendManual(ue, *ch, emsdp::SessionTerminateRequest{});
     ASSERT_TRUE(receiveManual<emsdp::SessionTerminateResponse>(ue, *ch)) << log();
     ASSERT_TRUE(waitLog("ended: abandoned (session ended)")) << log();
@@ -793,11 +748,9 @@ TEST_F(Refresh, TerminationAbandonsAnUnfinishedHseRefresh) {
 TEST_F(Refresh, MacdRejectOfTheHseRequestEndsIt) {
     start(withPolicy(kPolicySessions));
     UeClient ue(port_, ueSettings(kEasHse));
-    ASSERT_TRUE(ue.establish()) << log();
-    auto ch = manualChannel(ue);
-    ASSERT_TRUE(ch);
-    uplink(ue);
-    ASSERT_TRUE(receiveManual<emsdp::HseManageKeysRequest>(ue, *ch)) << log();
+    std::optional<emsdp::SecureChannel> ch;
+    std::optional<emsdp::HseManageKeysRequest> req;
+    ASSERT_NO_FATAL_FAILURE(awaitHseRequest(ue, ch, req));
     emsdp::MessageReject rej;
     rej.cause = Cause::invalid_format;
     sendManual(ue, *ch, rej);

@@ -1,16 +1,11 @@
 // The metrics page's HTTP/1.1 responder: the request-head parser on malformed input (each case
 // with its exact status), and the server on a real loop over loopback TCP.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "net/http_server.h"
+#include "tests/support/http_exchange.h"
 
 namespace best::net {
 namespace {
@@ -137,33 +132,7 @@ protected:
 
     // Sends `parts` (with a pause between them) and reads until the server closes.
     std::string exchange(const std::vector<std::string>& parts, int pauseMs = 0) {
-        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons(port_);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-            ::close(fd);
-            return "connect failed";
-        }
-        for (const auto& p : parts) {
-            (void)::send(fd, p.data(), p.size(), MSG_NOSIGNAL);
-            if (pauseMs > 0)
-                std::this_thread::sleep_for(std::chrono::milliseconds(pauseMs));
-        }
-        std::string out;
-        char buf[4096];
-        for (;;) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, 5000) <= 0)
-                break;
-            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0)
-                break;
-            out.append(buf, static_cast<std::size_t>(n));
-        }
-        ::close(fd);
-        return out;
+        return test::httpExchange(port_, parts, pauseMs);
     }
 
     Loop loop_;
