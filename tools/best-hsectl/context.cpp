@@ -304,4 +304,15 @@ std::string formatTime(std::int64_t unixSeconds) {
     return buf;
 }
 
+void sqnStateFields(JsonOut& j, const store::SqnState& q, const Settings& s) {
+    j.field("seq_he", q.seqHe);
+    j.field("next_seq", q.seqHe + 1);
+    j.field("next_sqn", sqnText(q.seqHe + 1, s.sqnInd, q.indBits));
+    j.field("ind", s.sqnInd);
+    j.field("ind_bits", static_cast<unsigned>(q.indBits));
+    j.field("last_change", q.lastChange);
+    j.field("reservations", q.reservations);
+    j.field("updated_at", formatTime(q.updatedAt));
+}
+
 }  // namespace best::hsectl

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "common/bytes.h"
+#include "common/json.h"
 #include "common/result.h"
 #include "hsm/key_vault.h"
 #include "store/store.h"
@@ -100,5 +101,9 @@ std::optional<std::string> sqnText(std::uint64_t seq, std::uint32_t ind, std::ui
 
 // "2024-05-01T12:00:00Z".
 std::string formatTime(std::int64_t unixSeconds);
+
+// The --json members of an SQN state (seq_he, next_seq, next_sqn, ind, ind_bits, last_change,
+// reservations, updated_at), in `sqn show` and `subscriber show`.
+void sqnStateFields(JsonOut& j, const store::SqnState& q, const Settings& s);
 
 }  // namespace best::hsectl

@@ -66,18 +66,7 @@ void printState(const store::SqnState& q, const Settings& s, const char* what,
             j.field("action", what);
         if (sqnMs != nullptr)
             j.field("sqn_ms", toHex(*sqnMs));
-        j.field("seq_he", q.seqHe);
-        j.field("next_seq", q.seqHe + 1);
-        if (auto t = sqnText(q.seqHe + 1, s.sqnInd, q.indBits)) {
-            j.field("next_sqn", *t);
-        } else {
-            j.null("next_sqn");
-        }
-        j.field("ind", s.sqnInd);
-        j.field("ind_bits", static_cast<unsigned>(q.indBits));
-        j.field("last_change", q.lastChange);
-        j.field("reservations", q.reservations);
-        j.field("updated_at", formatTime(q.updatedAt));
+        sqnStateFields(j, q, s);
         j.end();
         std::printf("%s\n", j.str().c_str());
         return;

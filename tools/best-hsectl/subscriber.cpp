@@ -124,23 +124,6 @@ Result<std::uint8_t> indBitsOption(const cli::Options& o, const Settings& s) {
     return static_cast<std::uint8_t>(*n);
 }
 
-void sqnJson(JsonOut& j, const store::SqnState& q, const Settings& s) {
-    j.beginObject("sqn");
-    j.field("seq_he", q.seqHe);
-    j.field("next_seq", q.seqHe + 1);
-    if (auto t = sqnText(q.seqHe + 1, s.sqnInd, q.indBits)) {
-        j.field("next_sqn", *t);
-    } else {
-        j.null("next_sqn");
-    }
-    j.field("ind", s.sqnInd);
-    j.field("ind_bits", static_cast<unsigned>(q.indBits));
-    j.field("last_change", q.lastChange);
-    j.field("reservations", q.reservations);
-    j.field("updated_at", formatTime(q.updatedAt));
-    j.end();
-}
-
 void subscriberJson(JsonOut& j, const store::SubscriberRecord& r) {
     j.field("imsi", r.imsi);
     j.field("external_ue_id", r.externalUeId);
@@ -311,11 +294,7 @@ int runAdd(const std::vector<std::string>& args) {
         j.field("amf", toHex(p.record.amf));
         j.field("ind_bits", static_cast<unsigned>(p.record.indBits));
         j.field("first_seq", firstSeq);
-        if (firstSqn) {
-            j.field("first_sqn", *firstSqn);
-        } else {
-            j.null("first_sqn");
-        }
+        j.field("first_sqn", firstSqn);
         j.end();
         std::printf("%s\n", j.str().c_str());
     } else {
@@ -495,7 +474,9 @@ int runShow(const std::vector<std::string>& args) {
         JsonOut j;
         j.begin();
         subscriberJson(j, *rec);
-        sqnJson(j, *sqn, *settings);
+        j.beginObject("sqn");
+        sqnStateFields(j, *sqn, *settings);
+        j.end();
         j.beginArray("key_sets");
         for (const auto& k : *sets) {
             j.begin();
