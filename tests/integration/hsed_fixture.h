@@ -213,6 +213,15 @@ protected:
 
     std::string log() const { return readFile(logPath()); }
 
+    // stop(), then whether the log has `what` (the exit lines: "drops: ...", "refreshes: ...").
+    ::testing::AssertionResult stopAndFindInLog(const std::string& what) {
+        stop();
+        const std::string l = log();
+        if (l.find(what) != std::string::npos)
+            return ::testing::AssertionSuccess();
+        return ::testing::AssertionFailure() << "'" << what << "' not in the log:\n" << l;
+    }
+
     // Waits until the log has `what` (the daemon logs after acting).
     bool waitLog(const std::string& what, int ms = 8000) const {
         const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);

@@ -47,8 +47,7 @@ TEST_F(Hsed, FullUmtsEstablishmentUplinkAndDownlink) {
     ASSERT_TRUE(ue.pump([&] { return ue.has<ue::DownlinkReceived>(); }));
     const auto& p = ue.last<ue::DownlinkReceived>()->payload;
     EXPECT_EQ(std::string(p.begin(), p.end()), "downlink payload");
-    stop();
-    EXPECT_NE(log().find("confirmed"), std::string::npos);
+    EXPECT_TRUE(stopAndFindInLog("confirmed"));
 }
 
 TEST_F(Hsed, EpsAnd5GAndConfidentiality) {

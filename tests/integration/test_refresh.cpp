@@ -250,8 +250,7 @@ TEST_F(Refresh, UeTriggeredKaOnlyThenNewSetResumesAndOldIsRefused) {
             keys.push_back(toHex(k->easPsk->view()));
     EXPECT_GE(keys.size(), 3u);
     resumeWithNewSetAndRefuseOld(ue, old, 2, kEasKa, false);
-    stop();
-    EXPECT_NE(log().find("refreshes: ue.completed=1 resyncs=0"), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: ue.completed=1 resyncs=0"));
     const std::string l = log();
     for (const auto& k : keys) {
         EXPECT_EQ(l.find(k), std::string::npos) << "key material in the log";
@@ -280,8 +279,7 @@ TEST_F(Refresh, HseTriggeredBySessionsPerKeySet) {
     EXPECT_EQ(sets[1].state, store::KeySetState::pending);
     EXPECT_TRUE(sets[1].easKeys.empty());  // UE-to-HSE: no EAS key
     resumeWithNewSetAndRefuseOld(ue, old, 2, kEasHse, true);
-    stop();
-    EXPECT_NE(log().find("hse.completed="), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("hse.completed="));
 }
 
 // Operator-triggered (issue 7): `best-hsectl ue refresh` through the admin socket starts an
@@ -364,8 +362,7 @@ TEST_F(Refresh, AdminCommandTriggeredThenNewSetResumesAndOldIsRefused) {
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("key sets: 1\n"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("  KID 2  current "), std::string::npos) << r.output;
-    stop();
-    EXPECT_NE(log().find("refreshes: hse.completed=1 resyncs=0"), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: hse.completed=1 resyncs=0"));
 }
 
 // A8: no HSE-triggered refresh for a UE whose key sets are not storable, operator or not.
@@ -389,8 +386,7 @@ TEST_F(Refresh, AdminRefreshIsRefusedWhenKeySetsAreNotStorable) {
     r = hsectl(std::string("ue show --imsi ") + kImsi);
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("refresh in progress: none\n"), std::string::npos) << r.output;
-    stop();
-    EXPECT_NE(log().find("refreshes: none resyncs=0"), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: none resyncs=0"));
 }
 
 TEST_F(Refresh, HseTriggeredByKeySetAge) {
@@ -418,8 +414,7 @@ TEST_F(Refresh, HseTriggeredByKeySetAge) {
     ue::UeState oldAfterResume = ue.engine().state();
     oldAfterResume.pending.reset();
     resumeWithNewSetAndRefuseOld(ue, oldAfterResume, 2, kEasHse, true);
-    stop();
-    EXPECT_NE(log().find("refreshes: hse.completed=1 resyncs=0"), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: hse.completed=1 resyncs=0"));
 }
 
 TEST_F(Refresh, NoHseRefreshWhenKeySetsAreNotStorableButUeRequestsAreServed) {
@@ -479,10 +474,7 @@ TEST_F(Refresh, UeTriggeredSyncFailureResynchronisesAndRefreshesWithOriginUe) {
     EXPECT_EQ(sets[1].kid, newKid);
     EXPECT_EQ(sets[1].state, store::KeySetState::pending);
     EXPECT_NE(log().find("ended: sync_failure (Reject 0x0B)"), std::string::npos) << log();
-    stop();
-    EXPECT_NE(log().find("refreshes: ue.completed=1 ue.sync_failure=1 resyncs=1"),
-              std::string::npos)
-        << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: ue.completed=1 ue.sync_failure=1 resyncs=1"));
 }
 
 TEST_F(Refresh, HseTriggeredSyncFailureResynchronisesAndResends) {
@@ -505,8 +497,7 @@ TEST_F(Refresh, HseTriggeredSyncFailureResynchronisesAndResends) {
     EXPECT_GE(seqHe(), 7001u);
     ASSERT_TRUE(waitLog("KID 2 EAS eas-hse origin hse")) << log();
     resumeWithNewSetAndRefuseOld(ue, old, 2, kEasHse, true);
-    stop();
-    EXPECT_NE(log().find("hse.completed="), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("hse.completed="));
     EXPECT_NE(log().find("resyncs=1"), std::string::npos) << log();
 }
 
@@ -529,8 +520,7 @@ TEST_F(Refresh, HseTriggeredThirdValidAutsEndsTheRefresh) {
     // A14: the third AUTS was applied too.
     EXPECT_GE(seqHe(), ue.usim().sqnArray().seq(0));
     EXPECT_EQ(keySets().size(), 1u);  // nothing pending
-    stop();
-    EXPECT_NE(log().find("refreshes: hse.resync_limit=1 resyncs=3"), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: hse.resync_limit=1 resyncs=3"));
 }
 
 // A USIM with another K fails every refresh AKA with a MAC failure; it resumes with a key set
@@ -570,10 +560,8 @@ TEST_F(Refresh, UsimMacFailureEndsBothFlowsAndDiscardsThePendingSet) {
     EXPECT_FALSE(ue.has<ue::RefreshCompleted>());
     ASSERT_TRUE(ue.pump([&] { return keySets().size() == 1u; })) << "pending set not discarded";
     EXPECT_EQ(keySets().front().kid, 1);
-    stop();
-    EXPECT_NE(log().find("refreshes: ue.usim_mac_failure=1 hse.usim_mac_failure=1 resyncs=0"),
-              std::string::npos)
-        << log();
+    EXPECT_TRUE(
+        stopAndFindInLog("refreshes: ue.usim_mac_failure=1 hse.usim_mac_failure=1 resyncs=0"));
 }
 
 TEST_F(Refresh, WrongKeyConfirmationEndsTheHseRefreshSilently) {
@@ -608,9 +596,7 @@ TEST_F(Refresh, WrongKeyConfirmationEndsTheHseRefreshSilently) {
     // Silently: no answer, no resend (it would come 4 s after the first request).
     EXPECT_FALSE(ue.peer().receive(5000));
     EXPECT_EQ(keySets().size(), 1u);
-    stop();
-    EXPECT_NE(log().find("refreshes: hse.bad_confirmation=1 resyncs=0"), std::string::npos)
-        << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: hse.bad_confirmation=1 resyncs=0"));
     EXPECT_NE(log().find("key_confirmation_mismatch=1"), std::string::npos) << log();
 }
 
@@ -629,8 +615,7 @@ TEST_F(Refresh, BadMacSEndsTheHseRefreshWithoutResync) {
     EXPECT_FALSE(ue.peer().receive(1500));  // no new request
     EXPECT_EQ(seqHe(), seqBefore);
     EXPECT_EQ(keySets().size(), 1u);
-    stop();
-    EXPECT_NE(log().find("refreshes: hse.bad_mac_s=1 resyncs=0"), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: hse.bad_mac_s=1 resyncs=0"));
 }
 
 TEST_F(Refresh, UeRequestsGetTheSameAnswerUntilARejectThenANewOne) {
@@ -672,8 +657,7 @@ TEST_F(Refresh, UeRequestsGetTheSameAnswerUntilARejectThenANewOne) {
     EXPECT_NE(third->autn, first->autn);
     EXPECT_EQ(third->newKeyId, 2);  // the discarded set's KID is free again
     EXPECT_EQ(countOf(log(), "refresh vector for IMSI"), 2u);
-    stop();
-    EXPECT_NE(log().find("ue.bad_mac_s=1"), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("ue.bad_mac_s=1"));
     EXPECT_NE(log().find("unexpected_command=1"), std::string::npos) << log();
 }
 
@@ -698,8 +682,7 @@ TEST_F(Refresh, UnansweredHseRequestIsResentAt4_12_28sAndGivenUpAt44s) {
     EXPECT_NEAR(at(2), 12000, 1500);
     EXPECT_NEAR(at(3), 28000, 1500);
     EXPECT_EQ(keySets().size(), 1u);
-    stop();
-    EXPECT_NE(log().find("refreshes: hse.timed_out=1 resyncs=0"), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: hse.timed_out=1 resyncs=0"));
 }
 
 TEST_F(Refresh, UeRequestAbandonsAnOutstandingHseRefresh) {
@@ -724,9 +707,7 @@ TEST_F(Refresh, UeRequestAbandonsAnOutstandingHseRefresh) {
     ASSERT_TRUE(receiveManual<emsdp::SessionTerminateResponse>(ue, *ch)) << log();
     ASSERT_TRUE(waitLog("ended: completed (session ended)")) << log();
     EXPECT_EQ(keySets().size(), 2u);
-    stop();
-    EXPECT_NE(log().find("refreshes: ue.completed=1 hse.abandoned=1 resyncs=0"), std::string::npos)
-        << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: ue.completed=1 hse.abandoned=1 resyncs=0"));
     EXPECT_NE(log().find("unexpected_command=1"), std::string::npos) << log();
 }
 
@@ -741,8 +722,7 @@ TEST_F(Refresh, TerminationAbandonsAnUnfinishedHseRefresh) {
     ASSERT_TRUE(waitLog("ended: abandoned (session ended)")) << log();
     EXPECT_FALSE(ue.peer().receive(5000));  // no resend into the gone session
     EXPECT_EQ(keySets().size(), 1u);
-    stop();
-    EXPECT_NE(log().find("refreshes: hse.abandoned=1 resyncs=0"), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: hse.abandoned=1 resyncs=0"));
 }
 
 TEST_F(Refresh, MacdRejectOfTheHseRequestEndsIt) {
@@ -756,8 +736,7 @@ TEST_F(Refresh, MacdRejectOfTheHseRequestEndsIt) {
     sendManual(ue, *ch, rej);
     ASSERT_TRUE(waitLog("ended: rejected (MAC'd Reject")) << log();
     EXPECT_FALSE(ue.peer().receive(5000));  // no resend
-    stop();
-    EXPECT_NE(log().find("refreshes: hse.rejected=1 resyncs=0"), std::string::npos) << log();
+    EXPECT_TRUE(stopAndFindInLog("refreshes: hse.rejected=1 resyncs=0"));
 }
 
 TEST_F(Refresh, LostManageKeysResponseIsAnsweredAgainWithoutASecondAka) {
