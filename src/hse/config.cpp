@@ -409,7 +409,10 @@ Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& n
             }
         }
         if (auto s = root["sqn"]) {
-            if (w.mapping(s, "sqn", {"ind", "ind_bits"})) {
+            if (w.mapping(s, "sqn", {"ind", "ind_bits", "ranges_in_memory"})) {
+                if (s["ranges_in_memory"])
+                    w.integer(s["ranges_in_memory"], "sqn.ranges_in_memory", c.sqnRangesInMemory, 0,
+                              100000000);
                 if (s["ind_bits"])
                     w.integer(s["ind_bits"], "sqn.ind_bits", c.sqnIndBits, 0, 10);
                 if (s["ind"]) {

@@ -78,6 +78,9 @@ struct HsedConfig {
     std::string storePath;
     std::uint8_t sqnInd = 0;
     std::uint8_t sqnIndBits = 5;
+    // sqn.ranges_in_memory: subscribers whose reserved SQN range is kept in memory (0: all);
+    // store::SqnOptions::maxRanges.
+    std::uint32_t sqnRangesInMemory = 16384;
     Policy policy;
     std::string uplinkSink;  // UNIX datagram socket the uplink payloads go to
     // sink.uplink_backlog: frames kept in order while the sink's queue is full (then dropped,

@@ -129,8 +129,8 @@ void Signal::onSignal(uv_signal_t* s, int signum) noexcept {
 
 Result<SocketAddress> SocketAddress::parse(const std::string& address, std::uint16_t port) {
     SocketAddress a;
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage);
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+    auto* v4 = &a.storage.v4;
+    auto* v6 = &a.storage.v6;
     if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons(port);
@@ -149,8 +149,10 @@ SocketAddress SocketAddress::from(const sockaddr* sa) noexcept {
     SocketAddress a;
     if (sa == nullptr)
         return a;
-    std::size_t len = sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-    std::memcpy(&a.storage, sa, len);
+    if (sa->sa_family == AF_INET6)
+        std::memcpy(&a.storage.v6, sa, sizeof(sockaddr_in6));
+    else if (sa->sa_family == AF_INET)
+        std::memcpy(&a.storage.v4, sa, sizeof(sockaddr_in));
     return a;
 }
 
@@ -160,19 +162,18 @@ socklen_t SocketAddress::length() const noexcept {
 
 std::uint16_t SocketAddress::port() const noexcept {
     if (storage.ss_family == AF_INET6) {
-        return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+        return ntohs(storage.v6.sin6_port);
     }
-    return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+    return ntohs(storage.v4.sin_port);
 }
 
 std::string SocketAddress::toString() const {
     char buf[INET6_ADDRSTRLEN] = {};
     if (storage.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf,
-                  sizeof buf);
+        inet_ntop(AF_INET6, &storage.v6.sin6_addr, buf, sizeof buf);
         return "[" + std::string(buf) + "]:" + std::to_string(port());
     }
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
+    inet_ntop(AF_INET, &storage.v4.sin_addr, buf, sizeof buf);
     return std::string(buf) + ":" + std::to_string(port());
 }
 

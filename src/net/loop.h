@@ -4,6 +4,7 @@
 // exception crosses a C callback (each callback body runs inside guard(), which logs).
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -138,9 +139,14 @@ private:
     Callback cb_;
 };
 
-// A socket address that knows its length; parsed from numeric text.
+// A socket address that knows its length; parsed from numeric text. IPv4 or IPv6 only, so it
+// holds 28 octets, not a sockaddr_storage's 128 (every session keeps its UE's address).
 struct SocketAddress {
-    sockaddr_storage storage{};
+    union Storage {
+        sa_family_t ss_family;  // the family field both members start with
+        sockaddr_in v4;
+        sockaddr_in6 v6;
+    } storage{};
     static Result<SocketAddress> parse(const std::string& address, std::uint16_t port);
     static SocketAddress from(const sockaddr* sa) noexcept;
     const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }

@@ -72,7 +72,7 @@ std::uint64_t sqnFromBytes(const crypto::Sqn& sqn) noexcept {
 SqnAllocator::SqnAllocator(GroupCommitWriter& writer, SqnOptions options,
                            std::optional<Error> refusal)
     : writer_(writer),
-      options_{std::max<std::uint32_t>(options.batchSize, 1), options.ind},
+      options_{std::max<std::uint32_t>(options.batchSize, 1), options.ind, options.maxRanges},
       refusal_(std::move(refusal)) {}
 
 std::uint64_t SqnAllocator::reservationsMade() const {
@@ -116,6 +116,9 @@ void SqnAllocator::allocate(std::string imsi, Callback done) {
     }
     {
         std::lock_guard lock(mutex_);
+        if (options_.maxRanges != 0 && entries_.size() >= options_.maxRanges &&
+            entries_.find(imsi) == entries_.end())
+            boundRangesLocked();
         Entry& e = entries_[imsi];
         if (e.waiters.empty() && !e.reserving && e.next < e.end) {
             d.emplace_back(std::move(done), grantFrom(e));
@@ -137,6 +140,30 @@ Result<SqnGrant> SqnAllocator::allocate(std::string_view imsi) {
     auto f = p.get_future();
     allocate(std::string(imsi), [&p](Result<SqnGrant> r) { p.set_value(std::move(r)); });
     return f.get();
+}
+
+void SqnAllocator::boundRangesLocked() {
+    // Down to 7/8 of the bound, so the scan runs once per maxRanges/8 new subscribers. Entries
+    // with a reservation in flight or waiters stay (their epoch guards the completion).
+    const std::size_t target = options_.maxRanges - options_.maxRanges / 8;
+    for (auto it = entries_.begin(); it != entries_.end() && entries_.size() > target;) {
+        if (!it->second.reserving && it->second.waiters.empty()) {
+            it = entries_.erase(it);
+            ++forgotten_;
+        } else {
+            ++it;
+        }
+    }
+}
+
+std::size_t SqnAllocator::rangesHeld() const {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+}
+
+std::uint64_t SqnAllocator::rangesForgotten() const {
+    std::lock_guard lock(mutex_);
+    return forgotten_;
 }
 
 void SqnAllocator::startReservation(const std::string& imsi, Entry& e, Delivery& failed) {

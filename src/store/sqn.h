@@ -48,6 +48,11 @@ struct SqnOptions {
     std::uint32_t batchSize = 1000;
     // The IND value of this HSE (a node index when several nodes share subscribers).
     std::uint32_t ind = 0;
+    // In-memory ranges kept at most (0: no bound). Past it, idle ranges (no reservation in
+    // flight, no waiter) are forgotten, an eighth at a time: their unused SEQ values are never
+    // handed out (as after a restart), and that subscriber's next vector reserves a new range.
+    // Without a bound every subscriber ever served keeps an entry (about 112 octets).
+    std::size_t maxRanges = 16384;
 };
 
 struct SqnGrant {
@@ -87,6 +92,8 @@ public:
 
     const SqnOptions& options() const noexcept { return options_; }
     std::uint64_t reservationsMade() const;
+    std::size_t rangesHeld() const;         // in-memory entries now
+    std::uint64_t rangesForgotten() const;  // idle entries dropped by the maxRanges bound
 
 private:
     struct Range {
@@ -111,6 +118,7 @@ private:
     void startReservation(const std::string& imsi, Entry& e, Delivery& failed);
     void onReserved(const std::string& imsi, std::uint64_t epoch, Result<Range> r);
     void invalidateLocked(const std::string& imsi);
+    void boundRangesLocked();
     void submitChange(const std::string& imsi, GroupCommitWriter::Job job,
                       GroupCommitWriter::Completion done);
     SqnGrant grantFrom(Entry& e) const;
@@ -122,6 +130,7 @@ private:
     mutable std::mutex mutex_;
     std::unordered_map<std::string, Entry> entries_;
     std::uint64_t reservations_ = 0;
+    std::uint64_t forgotten_ = 0;
 };
 
 }  // namespace best::store

@@ -579,23 +579,32 @@ struct Daemon::Impl {
         std::uint64_t lastActiveMs = 0;   // last MAC-valid message from the UE
         std::uint64_t terminateAtMs = 0;  // HSE-initiated termination: delete at (4.5)
         bool terminateResent = false;     // A13: the Terminate Request is resent once, at 4 s
-        Bytes request;  // the Session Request octets (cache key) while unconfirmed
-        Bytes start;    // the latest Session Start octets (4.6, A13)
-        // A full attempt, for resynchronisation (4.1 step 4, A14); freed at confirmation (the
-        // request and start octets too: an idle confirmed session stays small, issue 6).
-        std::unique_ptr<EstablishInput> input;
-        crypto::Rand rand{};
-        std::unique_ptr<store::SubscriberRecord> subscriber;
-        int resyncs = 0;
+        // What only an unconfirmed session needs; freed at confirmation, so an idle confirmed
+        // session stays small (issue 6, decision 91).
+        struct Attempt {
+            Bytes request;  // the Session Request octets (cache key)
+            Bytes start;    // the latest Session Start octets (4.6, A13)
+            // A full attempt, for resynchronisation (4.1 step 4, A14).
+            std::unique_ptr<EstablishInput> input;
+            crypto::Rand rand{};
+            std::unique_ptr<store::SubscriberRecord> subscriber;
+            int resyncs = 0;
+        };
+        std::unique_ptr<Attempt> attempt;
         // The key set's parameters, for a refresh (4.4: the pending set keeps them; A11) and
         // the refresh policy.
         crypto::KeyAgreement keyAgreement = crypto::KeyAgreement::umts;
         std::optional<emsdp::PlmnId> plmn;
         std::uint32_t lifetimeSeconds = 0;
         std::int64_t setCreatedAt = 0;
-        std::uint64_t setUseCount = 0;  // confirmed sessions with the set, this one included
-        std::string easId;
-        bool keySetsStorable = false;  // A8
+        std::uint64_t setUseCount = 0;       // confirmed sessions with the set, this one included
+        const std::string* easId = nullptr;  // interned in Impl::easIds (one copy per EAS ID)
+        bool keySetsStorable = false;        // A8
+
+        const std::string& eas() const {
+            static const std::string none;
+            return easId != nullptr ? *easId : none;
+        }
     };
 
     // A key refresh in progress, at most one per UE (4.4, A15). Memory only: it lives in a
@@ -645,6 +654,8 @@ struct Daemon::Impl {
     std::unique_ptr<emsdp::KeySlab> keySlab;
     std::unique_ptr<emsdp::ContextCache> keyCache;
     std::unordered_map<std::uint32_t, Session> sessions;
+    // The EAS IDs sessions name (registered EAS IDs only, so bounded by the registry).
+    std::set<std::string> easIds;
     // The sessions of each UE (A9, A12 look them up per establishment: no scan of every session;
     // issue 8). Key: imsiKey().
     std::unordered_multimap<std::uint64_t, std::uint32_t> sessionsByImsi;
@@ -790,11 +801,12 @@ struct Daemon::Impl {
         // not counted by the rate limits (A22).
         if (auto it = requestCache.find(request); it != requestCache.end()) {
             auto s = sessions.find(it->second);
-            if (s != sessions.end() && !s->second.confirmed && !s->second.start.empty()) {
+            if (s != sessions.end() && !s->second.confirmed && s->second.attempt &&
+                !s->second.attempt->start.empty()) {
                 s->second.peer = src;  // A17
                 s->second.socket = sock;
                 log::debug(kLog, "identical Session Request: cached Session Start resent");
-                send(sock, src, s->second.start);
+                send(sock, src, s->second.attempt->start);
                 return;
             }
         }
@@ -1020,10 +1032,13 @@ struct Daemon::Impl {
         if (resyncOf == 0) {
             s.seq = nextSeq++;
             s.createdMs = loop.nowMs();
-            s.request = in.request;
-            s.input = std::make_unique<EstablishInput>(in);
-            s.input->tentative.reset();
+            s.attempt = std::make_unique<Session::Attempt>();
+            s.attempt->request = in.request;
+            s.attempt->input = std::make_unique<EstablishInput>(in);
+            s.attempt->input->tentative.reset();
         }
+        if (!s.attempt)
+            s.attempt = std::make_unique<Session::Attempt>();
         s.imsi = in.imsi;
         s.kid = out.kid;
         s.channel.emplace(std::move(*channel));
@@ -1033,21 +1048,21 @@ struct Daemon::Impl {
         s.tentativeSet = !resumption || in.tentative.has_value();
         s.pendingSet = out.pendingSet;
         s.service = out.grant.service;
-        s.start.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+        s.attempt->start.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
         if (out.rand)
-            s.rand = *out.rand;
-        s.subscriber = std::make_unique<store::SubscriberRecord>(out.subscriber);
+            s.attempt->rand = *out.rand;
+        s.attempt->subscriber = std::make_unique<store::SubscriberRecord>(out.subscriber);
         s.keyAgreement = out.grant.keyAgreement;
         s.plmn = out.keySet.plmn;
         s.lifetimeSeconds = out.keySet.lifetimeSeconds;
         s.setCreatedAt = out.keySet.createdAt;
         s.setUseCount = out.keySet.useCount;
-        s.easId = in.easId;
+        s.easId = &*easIds.insert(in.easId).first;
         s.keySetsStorable = in.ueConfiguration.keySetsStorable();
         if (!resumption)
             tentative[in.imsi][out.kid] = out.keySet;
         if (resyncOf == 0) {
-            requestCache[s.request] = id;
+            requestCache[s.attempt->request] = id;
             sessions.emplace(id, std::move(fresh));
             sessionsByImsi.emplace(imsiKey(in.imsi), id);
         }
@@ -1098,12 +1113,12 @@ struct Daemon::Impl {
         s.jobRunning = true;
         Impl* self = this;
         store::Store* stp = st.get();
-        if (!s.subscriber || !s.input) {
+        if (!s.attempt || !s.attempt->subscriber || !s.attempt->input) {
             drop(emsdp::DropReason::unsolicited_reject);
             return;
         }
-        const auto sub = std::make_shared<store::SubscriberRecord>(*s.subscriber);
-        const crypto::Rand rand = s.rand;
+        const auto sub = std::make_shared<store::SubscriberRecord>(*s.attempt->subscriber);
+        const crypto::Rand rand = s.attempt->rand;
         const crypto::Auts auts = *rej->body.auts;
         vault->post(
             [stp, sub, rand, auts](hsm::VaultOps& ops) -> Result<bool> {
@@ -1138,16 +1153,18 @@ struct Daemon::Impl {
             drop(emsdp::DropReason::bad_mac_s);
             return;
         }
-        ++s.resyncs;
+        if (!s.attempt || !s.attempt->input)
+            return;  // confirmed meanwhile
+        const int resyncs = ++s.attempt->resyncs;
         ++resyncCount;
         log::info(kLog,
-                  "SQN resynchronised for IMSI " + s.imsi + " (" + std::to_string(s.resyncs) + ")");
-        if (s.resyncs > 2) {
+                  "SQN resynchronised for IMSI " + s.imsi + " (" + std::to_string(resyncs) + ")");
+        if (resyncs > 2) {
             sendUnprotectedReject(s.socket, s.peer, sid, emsdp::Cause::resync_failed);
             forgetAttempt(sid);
             return;
         }
-        EstablishInput in = *s.input;
+        EstablishInput in = *s.attempt->input;
         in.kid = s.kid;
         in.sessionId = sid;
         s.jobRunning = true;
@@ -1264,11 +1281,9 @@ struct Daemon::Impl {
     void confirm(Session& s) {
         s.confirmed = true;
         countSession("confirmed");
-        requestCache.erase(s.request);
-        s.request = Bytes{};  // frees the octets (clear() keeps the capacity)
-        s.start = Bytes{};
-        s.input.reset();
-        s.subscriber.reset();
+        if (s.attempt)
+            requestCache.erase(s.attempt->request);
+        s.attempt.reset();
         const std::string imsi = s.imsi;
         const std::uint8_t kid = s.kid;
         const std::uint64_t seq = s.seq;
@@ -1419,7 +1434,7 @@ struct Daemon::Impl {
         in.keyAgreement = s.keyAgreement;
         in.plmn = s.plmn;
         in.lifetimeSeconds = s.lifetimeSeconds;
-        in.easId = s.easId;
+        in.easId = s.eas();
         in.psk = s.service == emsdp::Service::kaOnly;
         return in;
     }
@@ -1432,7 +1447,7 @@ struct Daemon::Impl {
         r.token = nextRefreshToken++;
         r.sessionId = s.id;
         r.keyAgreement = s.keyAgreement;
-        r.easId = s.easId;
+        r.easId = s.eas();
         return r;
     }
 
@@ -1867,8 +1882,8 @@ struct Daemon::Impl {
         auto it = sessions.find(sid);
         if (it == sessions.end())
             return;
-        if (!it->second.request.empty())
-            requestCache.erase(it->second.request);
+        if (it->second.attempt && !it->second.attempt->request.empty())
+            requestCache.erase(it->second.attempt->request);
         log::info(kLog, "session " + std::to_string(sid) + " deleted: " + why);
         if (it->second.confirmed)
             countSession("terminated");
@@ -2271,7 +2286,8 @@ struct Daemon::Impl {
             c.push_back("hsm");
         if (a.storePath != b.storePath)
             c.push_back("store");
-        if (a.sqnInd != b.sqnInd || a.sqnIndBits != b.sqnIndBits)
+        if (a.sqnInd != b.sqnInd || a.sqnIndBits != b.sqnIndBits ||
+            a.sqnRangesInMemory != b.sqnRangesInMemory)
             c.push_back("sqn");
         if (a.uplinkSink != b.uplinkSink || a.downlinkSocket != b.downlinkSocket ||
             a.uplinkBacklog != b.uplinkBacklog)
@@ -2833,6 +2849,7 @@ struct Daemon::Impl {
         store::StoreOptions so;
         so.mode = store::Mode::daemon;
         so.sqn.ind = cfg.sqnInd;
+        so.sqn.maxRanges = cfg.sqnRangesInMemory;
         auto s = store::Store::open(cfg.storePath, so);
         if (!s)
             return makeError(s.error());

@@ -166,3 +166,14 @@ TEST(HsedConfig, UplinkBacklog) {
     EXPECT_EQ(errorOf(std::string(kMinimal) + "sink: {uplink_backlog: 70000}\n"),
               "test.yaml:10:24: key 'sink.uplink_backlog': must be in 0..65536");
 }
+
+TEST(HsedConfig, SqnRangesInMemory) {
+    auto d = parseHsedConfig(kMinimal, "test.yaml");
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->sqnRangesInMemory, 16384u);
+    auto r = parseHsedConfig(std::string(kMinimal) + "sqn: {ranges_in_memory: 0}\n", "test.yaml");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->sqnRangesInMemory, 0u);
+    EXPECT_EQ(errorOf(std::string(kMinimal) + "sqn: {ranges_in_memory: -1}\n"),
+              "test.yaml:10:25: key 'sqn.ranges_in_memory': must be in 0..100000000");
+}

@@ -2,10 +2,13 @@
 // IND handling, exhaustion, and two stores on one file never sharing an SQN.
 #include <algorithm>
 #include <future>
+#include <map>
 #include <mutex>
 #include <numeric>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "store_test_util.h"
 
@@ -292,6 +295,47 @@ TEST(StoreSqn, BlockingAllocationFromACompletionIsRefused) {
     auto r = inner.get_future().get();
     EXPECT_STORE_ERROR(r, StoreErrc::internal);
     EXPECT_NE(r.error().message.find("completion"), std::string::npos);
+}
+
+// The in-memory ranges are bounded (SqnOptions::maxRanges): idle ones are forgotten, and a
+// forgotten subscriber's next SQN comes from a new durable reservation above the old range (its
+// unused values are never handed out).
+TEST(StoreSqn, RangesAreBoundedAndAForgottenRangeIsNeverReused) {
+    TempDir dir;
+    auto o = sqnOptions(100);
+    o.sqn.maxRanges = 8;
+    auto s = openOrDie(dir.file("state.db"), o);
+    ASSERT_NE(s, nullptr);
+    std::vector<std::string> imsis;
+    for (int i = 0; i < 20; ++i) {
+        imsis.push_back("00101000000" + std::to_string(1000 + i));
+        ASSERT_TRUE(s->addSubscriber(subscriber(imsis.back())).has_value());
+    }
+    std::map<std::string, std::uint64_t> last;
+    for (const auto& imsi : imsis) {
+        auto g = s->sqn().allocate(std::string_view(imsi));
+        ASSERT_TRUE(g.has_value()) << g.error().describe();
+        EXPECT_EQ(g->seq, 1u);
+        last[imsi] = g->seq;
+        EXPECT_LE(s->sqn().rangesHeld(), 8u);
+    }
+    EXPECT_GE(s->sqn().rangesForgotten(), 12u);
+    EXPECT_EQ(s->sqn().rangesHeld() + s->sqn().rangesForgotten(), 20u);
+    EXPECT_EQ(s->sqn().reservationsMade(), 20u);
+    // Every subscriber again: a kept range goes on (2), a forgotten one reserves 101..200.
+    std::size_t fresh = 0;
+    for (const auto& imsi : imsis) {
+        auto g = s->sqn().allocate(std::string_view(imsi));
+        ASSERT_TRUE(g.has_value()) << g.error().describe();
+        EXPECT_GT(g->seq, last[imsi]);
+        EXPECT_TRUE(g->seq == 2 || g->seq == 101) << imsi << " got SEQ " << g->seq;
+        if (g->seq == 101) {
+            ++fresh;
+            EXPECT_EQ(s->getSqnState(imsi)->seqHe, 200u);
+        }
+    }
+    EXPECT_GE(fresh, 12u);
+    EXPECT_EQ(s->sqn().reservationsMade(), 20u + fresh);
 }
 
 }  // namespace
