@@ -1308,7 +1308,7 @@ struct Daemon::Impl {
                     std::map<std::uint8_t, store::KeySetRecord> keep;
                     keep.emplace(kid, k->second);
                     t->second.swap(keep);
-                    persistCurrent(std::move(rec));
+                    persistCurrent(std::move(rec), sid);
                 }
             }
         } else if (s.pendingSet) {
@@ -1355,7 +1355,10 @@ struct Daemon::Impl {
         }
         for (auto oid : gone)
             deleteSession(oid, "superseded by a confirmed session");
-        maybeRefreshByPolicy(sid);
+        // A newly confirmed full-establishment set is checked once it is durable (in
+        // persistCurrent's completion): a refresh never starts from a set the store may lack.
+        if (!wasTentative)
+            maybeRefreshByPolicy(sid);
     }
 
     void promoted(const std::string& imsi, std::uint8_t kid) {
@@ -1363,15 +1366,17 @@ struct Daemon::Impl {
             promoting.erase(p);
     }
 
-    void persistCurrent(store::KeySetRecord rec) {
+    // Stores a confirmed tentative set as current; `sid` is the confirming session, checked
+    // against the refresh policy once the write is durable.
+    void persistCurrent(store::KeySetRecord rec, std::uint32_t sid) {
         Impl* self = this;
         const std::string imsi = rec.imsi;
         const std::uint8_t kid = rec.kid;
         const bool psk = !rec.easKeys.empty();
         std::string easId = psk ? rec.easKeys.front().easId : std::string();
-        st->putKeySet(std::move(rec), [self, imsi, kid, psk, easId](Result<void> r) {
+        st->putKeySet(std::move(rec), [self, imsi, kid, psk, easId, sid](Result<void> r) {
             auto ok = std::make_shared<Result<void>>(std::move(r));
-            self->post([self, imsi, kid, psk, easId, ok]() {
+            self->post([self, imsi, kid, psk, easId, sid, ok]() {
                 self->promoted(imsi, kid);
                 auto t = self->tentative.find(imsi);
                 if (t != self->tentative.end()) {
@@ -1391,6 +1396,9 @@ struct Daemon::Impl {
                     log::notice(kLog, "event eas-key-available IMSI " + imsi + " KID " +
                                           std::to_string(kid) + " EAS " + easId +
                                           " type kint-eas-psk");
+                if (auto it = self->sessions.find(sid);
+                    it != self->sessions.end() && it->second.kid == kid)
+                    self->maybeRefreshByPolicy(sid);
             });
         });
     }
