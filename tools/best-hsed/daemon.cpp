@@ -551,13 +551,6 @@ Result<RefreshOutput> runRefreshVector(hsm::VaultOps& ops, store::Store& st, con
     return out;
 }
 
-// A UNIX datagram socket bound for downlink injection, polled by the loop.
-struct PollBox {
-    uv_poll_t poll;
-    int fd = -1;
-    std::function<void()> onReadable;
-};
-
 }  // namespace
 
 struct Daemon::Impl {
@@ -642,7 +635,9 @@ struct Daemon::Impl {
     net::HandlePtr<net::Signal> sigterm;
     net::HandlePtr<net::Signal> sigint;
     net::HandlePtr<net::Timer> sweep;
-    PollBox* downlink = nullptr;
+    // The UNIX datagram socket bound for downlink injection, and its poll handle (closed first).
+    int downlinkFd = -1;
+    net::HandlePtr<net::Poll> downlinkPoll;
     std::unique_ptr<UplinkSink> uplink;
 
     std::mutex inboxMutex;
@@ -1916,7 +1911,7 @@ struct Daemon::Impl {
     void onDownlinkReadable() {
         std::array<std::uint8_t, 2048> buf{};
         for (;;) {
-            const ssize_t n = ::recv(downlink->fd, buf.data(), buf.size(), MSG_DONTWAIT);
+            const ssize_t n = ::recv(downlinkFd, buf.data(), buf.size(), MSG_DONTWAIT);
             if (n < 0)
                 return;
             if (n < 4) {
@@ -2927,17 +2922,15 @@ struct Daemon::Impl {
                 return makeError(HsedErrc::internal,
                                  "cannot bind " + cfg.downlinkSocket + ": " + std::strerror(errno));
             }
-            downlink = new PollBox;
-            downlink->fd = fd;
-            downlink->onReadable = [this]() { onDownlinkReadable(); };
-            uv_poll_init(loop.raw(), &downlink->poll, fd);
-            downlink->poll.data = downlink;  // closed in shutdown(), before the loop ends
-            uv_poll_start(&downlink->poll, UV_READABLE, [](uv_poll_t* p, int status, int) {
-                net::guard("downlink", [p, status]() {
-                    if (status >= 0)
-                        static_cast<PollBox*>(p->data)->onReadable();
-                });
-            });
+            downlinkFd = fd;
+            downlinkPoll = loop.make<net::Poll>(fd);
+            if (auto r = downlinkPoll->start(UV_READABLE,
+                                             [this](int status, int) {
+                                                 if (status >= 0)
+                                                     onDownlinkReadable();
+                                             });
+                !r)
+                return makeError(r.error());
         }
         sweep = loop.make<net::Timer>();
         sweep->start(1000, 1000, [this]() { onSweep(); });
@@ -2991,11 +2984,10 @@ struct Daemon::Impl {
         sigterm.reset();
         sigint.reset();
         sweep.reset();
-        if (downlink != nullptr) {
-            ::close(downlink->fd);
-            uv_close(reinterpret_cast<uv_handle_t*>(&downlink->poll),
-                     [](uv_handle_t* h) { delete static_cast<PollBox*>(h->data); });
-            downlink = nullptr;
+        if (downlinkFd >= 0) {
+            downlinkPoll.reset();  // stops polling before the descriptor goes
+            ::close(downlinkFd);
+            downlinkFd = -1;
             ::unlink(cfg.downlinkSocket.c_str());
         }
         if (uplink)
