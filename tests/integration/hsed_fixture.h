@@ -72,6 +72,7 @@ struct DaemonOptions {
     std::string extraConfig{};  // top-level YAML appended to the file (admin:, metrics:, ...)
     std::string module{};       // hsm.module; empty: SoftHSM
     std::vector<std::pair<std::string, std::string>> env{};  // set for the daemon only
+    std::string extraSink{};  // YAML lines under sink: (indented by 2)
 };
 
 // Daemon options with `lines` under policy: (indented by 2).
@@ -156,7 +157,7 @@ protected:
           << "policy:\n  key_set_lifetime: " << opt.lifetime << "\n"
           << opt.extraPolicy << "sink:\n  uplink: " << uplinkPath()
           << "\n  downlink: " << downlinkPath() << "\n"
-          << "logging:\n  level: " << opt.level << "\n"
+          << opt.extraSink << "logging:\n  level: " << opt.level << "\n"
           << opt.extraConfig;
         c.close();
         std::remove((dir_ + "/ports").c_str());

@@ -605,5 +605,46 @@ TEST_F(OpsTest, MetricsPage) {
     EXPECT_NE(ok.find("Connection: close"), std::string::npos);
 }
 
+// The uplink sink through the daemon (docs/hsed.md "User plane sink"): while the consumer does
+// not read, its queue fills, `sink.uplink_backlog` frames wait in order, newer ones are dropped
+// and counted; once it reads, the backlog follows in order.
+TEST_F(OpsTest, UplinkBacklogKeepsOrderAndCountsDrops) {
+    DaemonOptions o = opsOptions();
+    o.extraSink = "  uplink_backlog: 5\n";
+    start(o);
+    UeClient ue(port_, ueSettings(kEasHse));
+    establishConfirmed(ue);  // one frame, read
+    constexpr int kSent = 40;
+    for (int i = 0; i < kSent; ++i) {
+        const Bytes payload{0x55, static_cast<std::uint8_t>(i)};
+        ue::Output out;
+        ASSERT_TRUE(ue.engine().sendUplink(payload, ue::UeTime::now(), out));
+        for (auto& d : out.datagrams)
+            ue.peer().send(d);
+    }
+    ASSERT_TRUE(waitMetric("best_uplink_backlog", 5, 5000)) << scrape();
+    const std::string full = scrape();
+    const double dropped = metricValue(full, R"(best_uplink_frames_total{outcome="dropped_full"})");
+    const double inQueue =
+        metricValue(full, R"(best_uplink_frames_total{outcome="delivered"})") - 1;
+    EXPECT_GT(dropped, 0);
+    EXPECT_EQ(inQueue + 5 + dropped, kSent);
+    EXPECT_EQ(metricValue(full, R"(best_uplink_frames_total{outcome="dropped_no_sink"})"), 0);
+    // Reading drains the queue; the backlog follows: the first inQueue + 5 payloads, in order.
+    std::vector<int> seen;
+    while (auto f = readSink(1000)) {
+        ASSERT_EQ(f->size(), 4u + 2u);
+        EXPECT_EQ((*f)[4], 0x55);
+        seen.push_back((*f)[5]);
+    }
+    ASSERT_EQ(seen.size(), static_cast<std::size_t>(inQueue + 5));
+    for (std::size_t i = 0; i < seen.size(); ++i)
+        EXPECT_EQ(seen[i], static_cast<int>(i));
+    const std::string after = scrape();
+    EXPECT_EQ(metricValue(after, "best_uplink_backlog"), 0);
+    EXPECT_EQ(metricValue(after, R"(best_uplink_frames_total{outcome="delivered"})"),
+              1 + inQueue + 5);
+}
+
 }  // namespace
 }  // namespace best::itest
