@@ -583,6 +583,11 @@ TEST_F(OpsTest, MetricsPage) {
     EXPECT_EQ(metricValue(page, R"(best_aka_seconds_count{kind="full"})"), 2);
     EXPECT_GE(metricValue(page, R"(best_hsm_job_seconds_count{job="establish_full"})"), 2);
     EXPECT_EQ(metricValue(page, R"(best_sessions_active{state="confirmed"})"), 1);
+    // Two full establishments: each made at least its KInt object (C_CreateObject) and signed.
+    EXPECT_GE(metricValue(page, R"(best_hsm_calls_total{function="C_CreateObject"})"), 1);
+    EXPECT_GE(metricValue(page, R"(best_hsm_calls_total{function="C_Sign"})"), 2);
+    EXPECT_GE(metricValue(page, "best_hsm_objects_created_total"),
+              metricValue(page, R"(best_hsm_calls_total{function="C_CreateObject"})"));
 
     // The responder: 404, 405, 400, 505, and a close after each response.
     EXPECT_EQ(test::httpExchange(mport, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n")

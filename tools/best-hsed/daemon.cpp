@@ -639,6 +639,7 @@ struct Daemon::Impl {
     int downlinkFd = -1;
     net::HandlePtr<net::Poll> downlinkPoll;
     std::unique_ptr<UplinkSink> uplink;
+    hsm::CallStats hsmCallsRetired{};  // PKCS#11 calls of vaults replaced by reopenVault()
 
     std::mutex inboxMutex;
     std::vector<std::function<void()>> inbox;
@@ -2212,6 +2213,11 @@ struct Daemon::Impl {
         hc.token = cfg.hsm.token;
         hc.pinFile = cfg.hsm.pinFile;
         hc.workers = cfg.hsm.workers;
+        if (vault) {
+            const hsm::CallStats old = vault->callStats();
+            for (std::size_t i = 0; i < old.calls.size(); ++i)
+                hsmCallsRetired.calls[i] += old.calls[i];
+        }
         vault.reset();
         auto v = hsm::KeyVault::open(hc);
         if (!v) {
@@ -2724,6 +2730,30 @@ struct Daemon::Impl {
         w.family("best_hsm_health_probes_total", "counter", "HSM health probes by result.");
         w.sample("best_hsm_health_probes_total", {{"result", "ok"}}, healthOk);
         w.sample("best_hsm_health_probes_total", {{"result", "failed"}}, healthFailed);
+        {
+            // PKCS#11 calls since start (the vaults before a module re-initialisation included).
+            hsm::CallStats calls = hsmCallsRetired;
+            if (vault) {
+                const hsm::CallStats now = vault->callStats();
+                for (std::size_t i = 0; i < calls.calls.size(); ++i)
+                    calls.calls[i] += now.calls[i];
+            }
+            w.family("best_hsm_calls_total", "counter", "PKCS#11 calls by function.");
+            for (std::size_t i = 0; i < calls.calls.size(); ++i) {
+                if (calls.calls[i] != 0)
+                    w.sample(
+                        "best_hsm_calls_total",
+                        {{"function", std::string(hsm::p11FnName(static_cast<hsm::P11Fn>(i)))}},
+                        calls.calls[i]);
+            }
+            w.family("best_hsm_objects_created_total", "counter",
+                     "Session objects the daemon made in the token (create, copy, unwrap, "
+                     "generate); SoftHSM 2.6 keeps each in memory until the module is "
+                     "finalised (docs/hsed.md).");
+            w.sample("best_hsm_objects_created_total", {},
+                     calls[hsm::P11Fn::C_CreateObject] + calls[hsm::P11Fn::C_CopyObject] +
+                         calls[hsm::P11Fn::C_UnwrapKey] + calls[hsm::P11Fn::C_GenerateKey]);
+        }
         w.family("best_hsm_relogins_total", "counter",
                  "Times the vault logged in to the token again.");
         w.sample("best_hsm_relogins_total", {}, vault ? vault->relogins() : 0);
