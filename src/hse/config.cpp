@@ -390,7 +390,11 @@ Result<HsedConfig> parseHsedConfig(const std::string& text, const std::string& n
                       268435456);
         if (w.required(root, "hsm", "")) {
             const YAML::Node h = root["hsm"];
-            if (w.mapping(h, "hsm", {"module", "token", "pin_file", "workers"})) {
+            if (w.mapping(h, "hsm",
+                          {"module", "token", "pin_file", "workers", "recycle_after_objects"})) {
+                if (h["recycle_after_objects"])
+                    w.integer(h["recycle_after_objects"], "hsm.recycle_after_objects",
+                              c.hsm.recycleAfterObjects, 0, 1000000000000LL);
                 if (h["module"])
                     w.str(h["module"], "hsm.module", c.hsm.module);
                 if (w.required(h, "token", "hsm"))

@@ -55,6 +55,10 @@ struct HsmConfig {
     std::string token;    // label, or an RFC 7512 "pkcs11:" URI
     std::string pinFile;  // never the PIN itself
     unsigned workers = 2;
+    // hsm.recycle_after_objects: re-initialise the PKCS#11 module once this many session objects
+    // were made since the last start of it (0: never). For SoftHSM 2.6, which frees destroyed
+    // objects only at C_Finalize (docs/hsed.md "Session memory").
+    std::uint64_t recycleAfterObjects = 0;
 };
 
 // Operations (issue 7): the admin UNIX socket, the metrics page, the HSM health probe.

@@ -73,6 +73,7 @@ struct DaemonOptions {
     std::string module{};       // hsm.module; empty: SoftHSM
     std::vector<std::pair<std::string, std::string>> env{};  // set for the daemon only
     std::string extraSink{};  // YAML lines under sink: (indented by 2)
+    std::string extraHsm{};   // YAML lines under hsm: (indented by 2)
 };
 
 // Daemon options with `lines` under policy: (indented by 2).
@@ -153,7 +154,7 @@ protected:
           << "hsm:\n  module: " << (opt.module.empty() ? testing::softHsmModule() : opt.module)
           << "\n  token: " << token_->label() << "\n  pin_file: " << token_->pinFile()
           << "\n  workers: 2\n"
-          << "store:\n  path: " << storePath() << "\n"
+          << opt.extraHsm << "store:\n  path: " << storePath() << "\n"
           << "policy:\n  key_set_lifetime: " << opt.lifetime << "\n"
           << opt.extraPolicy << "sink:\n  uplink: " << uplinkPath()
           << "\n  downlink: " << downlinkPath() << "\n"

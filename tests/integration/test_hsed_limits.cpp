@@ -16,11 +16,26 @@
 
 #include "hsed_fixture.h"
 
+#ifndef BEST_P11_FAULT_SHIM
+#error "BEST_P11_FAULT_SHIM (path of the test shim) is set by tests/integration/meson.build"
+#endif
+
 namespace best::itest {
 namespace {
 
 constexpr const char* kImsi2 = "001010000000002";
 constexpr const char* kImsi3 = "001010000000003";
+constexpr const char* kImsi4 = "001010000000004";
+constexpr const char* kImsi5 = "001010000000005";
+constexpr const char* kImsi6 = "001010000000006";
+constexpr const char* kImsi7 = "001010000000007";
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+        ++n;
+    return n;
+}
 
 class HsedLimits : public HsedFixture {
 protected:
@@ -120,6 +135,60 @@ TEST_F(HsedLimits, UnlockableSlabStopsTheStartNamingRlimitMemlockAndTheFix) {
         << l;
     EXPECT_NE(l.find("LimitMEMLOCK="), std::string::npos) << l;
     EXPECT_NE(l.find("limits.max_sessions"), std::string::npos) << l;
+}
+
+// hsm.recycle_after_objects (SoftHSM 2.6 frees destroyed objects only at C_Finalize): the module
+// is finalised and opened again while establishments are in flight; requests that arrive
+// meanwhile wait and go to the new vault in order, nothing is refused, and a key set made before
+// the recycle still resumes. The test shim (tests/hsm/shim, test-only) makes C_CreateObject take
+// 250 ms, so the second wave arrives while the first wave's jobs still hold the old vault.
+TEST_F(HsedLimits, RecycledModuleKeepsServingAndRequestsWaitForIt) {
+    provision({kImsi2, kImsi3, kImsi4, kImsi5, kImsi6, kImsi7});
+    DaemonOptions opt;
+    opt.extraHsm = "  recycle_after_objects: 3\n";
+    opt.module = BEST_P11_FAULT_SHIM;
+    opt.env = {{"BEST_P11_SHIM_TARGET", testing::softHsmModule()},
+               {"BEST_P11_FAULT", "C_CreateObject~250"}};
+    start(opt);
+    auto first = confirmedUe(kImsi);  // 2 objects (K unwrapped, KInt made): no recycle yet
+    const ue::UeState firstState = first->engine().state();
+    EXPECT_EQ(log().find("recycling the PKCS#11 module after"), std::string::npos) << log();
+    std::vector<std::unique_ptr<UeClient>> ues;
+    auto launch = [&](const char* imsi) {
+        ues.push_back(std::make_unique<UeClient>(port_, ueSettings(kEasHse, 0x01), imsi));
+        ASSERT_TRUE(ues.back()->begin());
+        ues.back()->flush();
+    };
+    for (const char* imsi : {kImsi2, kImsi3, kImsi4, kImsi5})
+        launch(imsi);  // two workers: two jobs run, two queue
+    // After the first two jobs the threshold is passed; the other two still run (250 ms each).
+    ASSERT_TRUE(waitLog("recycling the PKCS#11 module after", 5000)) << log();
+    for (const char* imsi : {kImsi6, kImsi7})
+        launch(imsi);  // these wait for the recycle
+    for (auto& u : ues) {
+        ASSERT_TRUE(u->pump(
+            [&u] { return u->has<ue::SessionEstablished>() || u->has<ue::AttemptEnded>(); }, 15000))
+            << log();
+        EXPECT_TRUE(u->has<ue::SessionEstablished>()) << log();
+    }
+    ASSERT_TRUE(waitLog("PKCS#11 module recycled in")) << log();
+    const std::string l = log();
+    // Each recycle that started has finished or is the one still waiting for its jobs.
+    EXPECT_LE(occurrences(l, "recycling the PKCS#11 module after"),
+              occurrences(l, "PKCS#11 module recycled in") + 1)
+        << l;
+    // The first recycle held the second wave back.
+    const auto at = l.find("PKCS#11 module recycled in");
+    const auto semi = l.find("; ", at);
+    ASSERT_NE(semi, std::string::npos) << l;
+    EXPECT_GE(std::stoi(l.substr(semi + 2)), 1) << l.substr(at, 80);
+    EXPECT_EQ(l.find("reject"), std::string::npos) << l;
+    // The first UE's set, made by the vault before the recycle, resumes through the new one.
+    first.reset();
+    UeClient again(port_, ueSettings(kEasHse, 0x01), kImsi, kKHex, firstState);
+    ASSERT_TRUE(again.establish()) << log();
+    ASSERT_NE(again.last<ue::SessionEstablished>(), nullptr);
+    EXPECT_TRUE(again.last<ue::SessionEstablished>()->info.resumed);
 }
 
 }  // namespace

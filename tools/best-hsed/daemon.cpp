@@ -640,6 +640,13 @@ struct Daemon::Impl {
     net::HandlePtr<net::Poll> downlinkPoll;
     std::unique_ptr<UplinkSink> uplink;
     hsm::CallStats hsmCallsRetired{};  // PKCS#11 calls of vaults replaced by reopenVault()
+    // hsm.recycle_after_objects (SoftHSM 2.6): while a recycle waits for the jobs in flight, new
+    // jobs wait here, in order, and go to the new vault.
+    std::size_t hsmJobsInFlight = 0;
+    bool hsmRecycling = false;
+    std::vector<std::function<void()>> deferredHsm;
+    std::uint64_t hsmRecycles = 0;
+    std::uint64_t hsmObjectsAtOpen = 0;
 
     std::mutex inboxMutex;
     std::vector<std::function<void()>> inbox;
@@ -872,7 +879,7 @@ struct Daemon::Impl {
         const HsedConfig* cfgp = &cfg;
         auto input = std::make_shared<EstablishInput>(std::move(in));
         const auto t0 = std::chrono::steady_clock::now();
-        vault->post(
+        postHsm(
             [stp, cfgp, input, resumption, self](hsm::VaultOps& ops) {
                 const auto started = std::chrono::steady_clock::now();
                 auto r = resumption ? runResumption(ops, *stp, *cfgp, *input)
@@ -1116,7 +1123,7 @@ struct Daemon::Impl {
         const auto sub = std::make_shared<store::SubscriberRecord>(*s.attempt->subscriber);
         const crypto::Rand rand = s.attempt->rand;
         const crypto::Auts auts = *rej->body.auts;
-        vault->post(
+        postHsm(
             [stp, sub, rand, auts](hsm::VaultOps& ops) -> Result<bool> {
                 const SubscriberBlobs blobs(*sub);
                 auto ms = ops.recoverSqnMs(blobs.ref(), rand, auts);
@@ -1460,14 +1467,14 @@ struct Daemon::Impl {
         store::Store* stp = st.get();
         const HsedConfig* cfgp = &cfg;
         auto input = std::make_shared<RefreshInput>(std::move(in));
-        vault->post([stp, cfgp, input](
-                        hsm::VaultOps& ops) { return runRefreshVector(ops, *stp, *cfgp, *input); },
-                    [self, imsi, token](Result<RefreshOutput> r) {
-                        auto shared = std::make_shared<Result<RefreshOutput>>(std::move(r));
-                        self->post([self, imsi, token, shared]() {
-                            self->onRefreshVector(imsi, token, *shared);
-                        });
+        postHsm([stp, cfgp,
+                 input](hsm::VaultOps& ops) { return runRefreshVector(ops, *stp, *cfgp, *input); },
+                [self, imsi, token](Result<RefreshOutput> r) {
+                    auto shared = std::make_shared<Result<RefreshOutput>>(std::move(r));
+                    self->post([self, imsi, token, shared]() {
+                        self->onRefreshVector(imsi, token, *shared);
                     });
+                });
     }
 
     // HSE-triggered flow (policy, operator, origin UE after a sync failure; A8: never for a UE
@@ -1724,13 +1731,12 @@ struct Daemon::Impl {
     // Removes the UE's pending set `kid` (a UE flow's answer the USIM refused), on a worker.
     void discardPending(const std::string& imsi, std::uint8_t kid) {
         store::Store* stp = st.get();
-        vault->post([stp, imsi, kid](hsm::VaultOps&) { return discardPendingSet(*stp, imsi, kid); },
-                    [imsi, kid](Result<void> r) {
-                        if (!r)
-                            log::error(kLog, "pending key set " + std::to_string(kid) +
-                                                 " of IMSI " + imsi +
-                                                 " not discarded: " + r.error().message);
-                    });
+        postHsm([stp, imsi, kid](hsm::VaultOps&) { return discardPendingSet(*stp, imsi, kid); },
+                [imsi, kid](Result<void> r) {
+                    if (!r)
+                        log::error(kLog, "pending key set " + std::to_string(kid) + " of IMSI " +
+                                             imsi + " not discarded: " + r.error().message);
+                });
     }
 
     static Result<void> discardPendingSet(store::Store& st, const std::string& imsi,
@@ -1750,7 +1756,7 @@ struct Daemon::Impl {
         const crypto::Rand rand = r.rand;
         const std::string imsi = s.imsi;
         const std::uint64_t token = r.token;
-        vault->post(
+        postHsm(
             [stp, imsi, rand, auts, discardKid](hsm::VaultOps& ops) -> Result<bool> {
                 if (discardKid != 0) {
                     if (auto d = discardPendingSet(*stp, imsi, discardKid); !d)
@@ -2039,11 +2045,80 @@ struct Daemon::Impl {
         return true;
     }
 
+    // Every HSM job but the reload barrier goes through here: counted while in flight, and held
+    // back while the module is being recycled (hsm.recycle_after_objects).
+    template <typename Job, typename Done>
+    void postHsm(Job job, Done done) {
+        using R = std::invoke_result_t<Job&, hsm::VaultOps&>;
+        auto box = std::make_shared<std::pair<Job, Done>>(std::move(job), std::move(done));
+        Impl* self = this;
+        auto submit = [self, box]() {
+            ++self->hsmJobsInFlight;
+            self->vault->post(std::move(box->first), [self, box](R r) {
+                box->second(std::move(r));
+                self->post([self]() { self->hsmJobDone(); });
+            });
+        };
+        if (hsmRecycling)
+            deferredHsm.emplace_back(std::move(submit));
+        else
+            submit();
+    }
+
+    void hsmJobDone() {
+        if (hsmJobsInFlight > 0)
+            --hsmJobsInFlight;
+        maybeRecycleVault();
+    }
+
+    // Session objects made through the vault now open (its module's counters start with it).
+    std::uint64_t objectsSinceOpen() const {
+        if (!vault)
+            return 0;
+        const hsm::CallStats c = vault->callStats();
+        return c[hsm::P11Fn::C_CreateObject] + c[hsm::P11Fn::C_CopyObject] +
+               c[hsm::P11Fn::C_UnwrapKey] + c[hsm::P11Fn::C_GenerateKey];
+    }
+
+    // hsm.recycle_after_objects: once the module made that many objects, new HSM jobs wait, the
+    // jobs in flight finish, and the module is finalised and opened again (SoftHSM 2.6 frees
+    // destroyed objects only then; docs/hsed.md "Session memory"). The waiting jobs then go to
+    // the new vault in order; nothing is refused.
+    void maybeRecycleVault() {
+        if (cfg.hsm.recycleAfterObjects == 0 || stopping)
+            return;
+        if (!hsmRecycling) {
+            if (!vault || !hsmUp ||
+                objectsSinceOpen() - hsmObjectsAtOpen < cfg.hsm.recycleAfterObjects)
+                return;
+            hsmRecycling = true;
+            log::notice(kLog, "recycling the PKCS#11 module after " +
+                                  std::to_string(objectsSinceOpen() - hsmObjectsAtOpen) +
+                                  " session objects (hsm.recycle_after_objects): new HSM jobs "
+                                  "wait for the jobs in flight");
+        }
+        if (hsmJobsInFlight != 0)
+            return;
+        const auto t0 = std::chrono::steady_clock::now();
+        reopenVault("recycling the PKCS#11 module");
+        if (!vault)
+            return;  // reopenVault stopped the daemon
+        ++hsmRecycles;
+        hsmRecycling = false;
+        auto jobs = std::move(deferredHsm);
+        deferredHsm.clear();
+        log::notice(kLog, "PKCS#11 module recycled in " +
+                              std::to_string(static_cast<long long>(secondsSince(t0) * 1000)) +
+                              " ms; " + std::to_string(jobs.size()) + " HSM jobs waited");
+        for (auto& j : jobs)
+            j();
+    }
+
     // Runs `job(ops)` on an HSM worker and `done(result)` back on the loop.
     template <typename R, typename Job, typename Done>
     void onWorker(Job job, Done done) {
         Impl* self = this;
-        vault->post(std::move(job), [self, done](R r) {
+        postHsm(std::move(job), [self, done](R r) {
             auto shared = std::make_shared<R>(std::move(r));
             self->post([done, shared]() { done(*shared); });
         });
@@ -2162,7 +2237,7 @@ struct Daemon::Impl {
                     setHsmUp(true, "");
                 } else if (r) {
                     ++healthFailed;
-                    reopenVault();
+                    reopenVault("the token answers a new process");
                 } else {
                     ++healthFailed;
                     setHsmUp(false, r.error().message);
@@ -2206,8 +2281,8 @@ struct Daemon::Impl {
     // module is finalised; a new vault opens (login, token keys, probe). Blocks the loop for
     // that time. A vault that cannot be opened again ends the daemon (exit 4) for the service
     // manager to restart it: without a vault nothing can be served.
-    void reopenVault() {
-        log::notice(kLog, "the token answers a new process: re-initialising the PKCS#11 module");
+    void reopenVault(const char* why) {
+        log::notice(kLog, std::string(why) + ": re-initialising the PKCS#11 module");
         hsm::HsmConfig hc;
         hc.module = cfg.hsm.module;
         hc.token = cfg.hsm.token;
@@ -2228,6 +2303,7 @@ struct Daemon::Impl {
             return;
         }
         vault = std::move(*v);
+        hsmObjectsAtOpen = objectsSinceOpen();  // the vault's own (token key copies, probe key)
         ++vaultReopens;
         setHsmUp(true, "");
     }
@@ -2291,7 +2367,8 @@ struct Daemon::Impl {
         if (a.runtimeFile != b.runtimeFile)
             c.push_back("runtime_file");
         if (a.hsm.module != b.hsm.module || a.hsm.token != b.hsm.token ||
-            a.hsm.pinFile != b.hsm.pinFile || a.hsm.workers != b.hsm.workers)
+            a.hsm.pinFile != b.hsm.pinFile || a.hsm.workers != b.hsm.workers ||
+            a.hsm.recycleAfterObjects != b.hsm.recycleAfterObjects)
             c.push_back("hsm");
         if (a.storePath != b.storePath)
             c.push_back("store");
@@ -2754,6 +2831,9 @@ struct Daemon::Impl {
                      calls[hsm::P11Fn::C_CreateObject] + calls[hsm::P11Fn::C_CopyObject] +
                          calls[hsm::P11Fn::C_UnwrapKey] + calls[hsm::P11Fn::C_GenerateKey]);
         }
+        w.family("best_hsm_recycles_total", "counter",
+                 "PKCS#11 module re-initialisations for hsm.recycle_after_objects.");
+        w.sample("best_hsm_recycles_total", {}, hsmRecycles);
         w.family("best_hsm_relogins_total", "counter",
                  "Times the vault logged in to the token again.");
         w.sample("best_hsm_relogins_total", {}, vault ? vault->relogins() : 0);
@@ -2879,6 +2959,7 @@ struct Daemon::Impl {
         if (!v)
             return makeError(v.error());
         vault = std::move(*v);
+        hsmObjectsAtOpen = objectsSinceOpen();  // the vault's own (token key copies, probe key)
         store::StoreOptions so;
         so.mode = store::Mode::daemon;
         so.sqn.ind = cfg.sqnInd;

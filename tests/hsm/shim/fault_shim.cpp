@@ -9,15 +9,19 @@
 //   BEST_P11_FAULT_FILE   a file holding rules (one per line or ';'-separated)
 // Rule: NAME=RV[@AFTER][*TIMES]: the first AFTER calls of NAME pass (default 0), then the next
 // TIMES calls (default: all) return RV without reaching the real module.
+// Rule: NAME~MS: every call of NAME waits MS milliseconds, then reaches the real module (a slow
+// token, to hold jobs in flight).
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <p11-kit/pkcs11.h>
 
@@ -112,6 +116,7 @@ struct Rule {
     unsigned long times = 0;  // 0 = unlimited
     unsigned long seen = 0;
     unsigned long fired = 0;
+    unsigned long delayMs = 0;  // NAME~MS
 };
 
 std::mutex gMutex;
@@ -135,6 +140,15 @@ void parseRules(const std::string& text) {
         if (b == std::string::npos || item[b] == '#')
             continue;
         item = item.substr(b, item.find_last_not_of(" \t") - b + 1);
+        if (const auto tilde = item.find('~'); tilde != std::string::npos) {
+            const std::string name = item.substr(0, tilde);
+            const unsigned long ms = std::strtoul(item.c_str() + tilde + 1, nullptr, 0);
+            for (int i = 0; i < kFnCount; ++i) {
+                if (name == kNames[i])
+                    gRules[i].delayMs = ms;
+            }
+            continue;
+        }
         const auto eq = item.find('=');
         if (eq == std::string::npos)
             continue;
@@ -149,8 +163,10 @@ void parseRules(const std::string& text) {
         if (end != nullptr && *end == '*')
             r.times = std::strtoul(end + 1, &end, 0);
         for (int i = 0; i < kFnCount; ++i) {
-            if (name == kNames[i])
+            if (name == kNames[i]) {
+                r.delayMs = gRules[i].delayMs;
                 gRules[i] = r;
+            }
         }
     }
 }
@@ -180,10 +196,12 @@ void reloadIfChanged() {
     }
 }
 
-CK_RV injected(int fn) {
+// The injected CK_RV of this call (CKR_OK: forward it), and the delay to wait first.
+CK_RV injected(int fn, unsigned long& delayMs) {
     std::lock_guard<std::mutex> g(gMutex);
     reloadIfChanged();
     Rule& r = gRules[fn];
+    delayMs = r.delayMs;
     if (!r.active)
         return CKR_OK;
     if (r.seen < r.after) {
@@ -201,7 +219,11 @@ struct Forward;
 template <auto Member, int I, typename... A>
 struct Forward<Member, I, CK_RV (*)(A...)> {
     static CK_RV call(A... a) {
-        if (const CK_RV rv = injected(I); rv != CKR_OK)
+        unsigned long delayMs = 0;
+        const CK_RV rv = injected(I, delayMs);
+        if (delayMs != 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(delayMs));
+        if (rv != CKR_OK)
             return rv;
         return (gReal->*Member)(a...);
     }

@@ -41,7 +41,7 @@ TEST(HsedCheckConfig, BrokenConfigNamesFileLineColumnAndKey) {
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_EQ(r.err, std::string("best-hsed: ") + path +
                          ":3:30: key 'hsm.pin': unknown key (known here: module, token, "
-                         "pin_file, workers)\n");
+                         "pin_file, workers, recycle_after_objects)\n");
     EXPECT_EQ(r.err.find("1234"), std::string::npos);
 }
 

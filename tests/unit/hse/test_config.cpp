@@ -167,6 +167,17 @@ TEST(HsedConfig, UplinkBacklog) {
               "test.yaml:10:24: key 'sink.uplink_backlog': must be in 0..65536");
 }
 
+TEST(HsedConfig, HsmRecycleAfterObjects) {
+    auto d = parseHsedConfig(kMinimal, "test.yaml");
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->hsm.recycleAfterObjects, 0u);
+    std::string withRecycle = kMinimal;
+    withRecycle.replace(withRecycle.find("hsm:\n"), 5, "hsm:\n  recycle_after_objects: 100000\n");
+    auto r = parseHsedConfig(withRecycle, "test.yaml");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->hsm.recycleAfterObjects, 100000u);
+}
+
 TEST(HsedConfig, SqnRangesInMemory) {
     auto d = parseHsedConfig(kMinimal, "test.yaml");
     ASSERT_TRUE(d) << d.error().message;
