@@ -14,7 +14,6 @@
 namespace best::hse {
 namespace {
 constexpr const char* kLog = "uplink";
-constexpr std::uint64_t kReconnectMs = 1000;
 }  // namespace
 
 UplinkSink::UplinkSink(net::Loop& loop, std::string path, std::size_t backlog)
@@ -54,8 +53,6 @@ void UplinkSink::close() noexcept {
 }
 
 bool UplinkSink::tryConnect() {
-    lastConnectMs_ = loop_.nowMs();
-    everTried_ = true;
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     std::memcpy(a.sun_path, path_.data(), path_.size());
@@ -83,7 +80,7 @@ void UplinkSink::deliver(std::uint32_t sessionId, ByteView payload) {
         return;
     }
     if (!connected_) {
-        if (loop_.nowMs() - lastConnectMs_ < kReconnectMs || !tryConnect()) {
+        if (!tryConnect()) {
             ++counts_.droppedNoSink;
             return;
         }

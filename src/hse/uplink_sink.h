@@ -5,8 +5,9 @@
 // sink queue (net.unix.max_dgram_qlen datagrams) can be waited for. Frames queued by the loop's
 // I/O callbacks leave in one sendmmsg per loop iteration (a Check handle); frames that find the
 // sink's queue full wait, in order, in a bounded backlog until the socket is writable again;
-// newer frames past the backlog are dropped and counted (tail drop). A sink that is not bound (or
-// went away) drops frames, counted, and is connected again at most once per second.
+// newer frames past the backlog are dropped and counted (tail drop). While no sink is bound (or
+// it went away) frames are dropped and counted; each frame first tries to connect again (one
+// cheap failing connect(2)), so a consumer that binds late loses nothing after it binds.
 #pragma once
 
 #include <cstddef>
@@ -74,8 +75,6 @@ private:
     bool connected_ = false;
     bool waitingWritable_ = false;
     bool checkRunning_ = false;
-    std::uint64_t lastConnectMs_ = 0;
-    bool everTried_ = false;
     net::HandlePtr<net::Poll> poll_;
     net::HandlePtr<net::Check> check_;
     std::unique_ptr<Frame[]> ring_;  // capacity() frames, allocated in open()
