@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -642,11 +643,14 @@ struct Daemon::Impl {
     hsm::CallStats hsmCallsRetired{};  // PKCS#11 calls of vaults replaced by reopenVault()
     // hsm.recycle_after_objects (SoftHSM 2.6): while a recycle waits for the jobs in flight, new
     // jobs wait here, in order, and go to the new vault.
-    std::size_t hsmJobsInFlight = 0;
-    bool hsmRecycling = false;
+    // Decremented on the worker that ran the job; the loop is told only while a recycle waits.
+    std::atomic<std::size_t> hsmJobsInFlight{0};
+    std::atomic<bool> hsmRecycling{false};
     std::vector<std::function<void()>> deferredHsm;
     std::uint64_t hsmRecycles = 0;
-    std::uint64_t hsmObjectsAtOpen = 0;
+    std::atomic<std::uint64_t> hsmObjectsAtOpen{0};
+    std::atomic<std::uint64_t> recycleAfterObjects{0};  // hsm.recycle_after_objects, at start
+    std::atomic<bool> recycleCheckPosted{false};
 
     std::mutex inboxMutex;
     std::vector<std::function<void()>> inbox;
@@ -1954,6 +1958,7 @@ struct Daemon::Impl {
 
     void onSweep() {
         const std::uint64_t now = loop.nowMs();
+        maybeRecycleVault();  // hsm.recycle_after_objects: the threshold is checked here
         // Buckets refilled to their burst allow what a new one would: forget them, so idle
         // subscribers and sources cost no memory (4.5, A22).
         perSource.pruneIdle(now);
@@ -2053,10 +2058,22 @@ struct Daemon::Impl {
         auto box = std::make_shared<std::pair<Job, Done>>(std::move(job), std::move(done));
         Impl* self = this;
         auto submit = [self, box]() {
-            ++self->hsmJobsInFlight;
-            self->vault->post(std::move(box->first), [self, box](R r) {
+            self->hsmJobsInFlight.fetch_add(1);
+            // Valid while the job runs: a vault is destroyed only after its workers stopped.
+            hsm::KeyVault* v = self->vault.get();
+            v->post(std::move(box->first), [self, box, v](R r) {
                 box->second(std::move(r));
-                self->post([self]() { self->hsmJobDone(); });
+                // On the worker: the loop hears of a recycle only when one is due (once) and
+                // when the last job in flight ends while one waits (seq_cst with the loop's
+                // flag-then-count check: one of the two sees the other).
+                if (!self->hsmRecycling.load() && self->recycleDue(*v) &&
+                    !self->recycleCheckPosted.exchange(true))
+                    self->post([self]() {
+                        self->recycleCheckPosted = false;
+                        self->maybeRecycleVault();
+                    });
+                if (self->hsmJobsInFlight.fetch_sub(1) == 1 && self->hsmRecycling.load())
+                    self->post([self]() { self->maybeRecycleVault(); });
             });
         };
         if (hsmRecycling)
@@ -2065,19 +2082,18 @@ struct Daemon::Impl {
             submit();
     }
 
-    void hsmJobDone() {
-        if (hsmJobsInFlight > 0)
-            --hsmJobsInFlight;
-        maybeRecycleVault();
-    }
-
-    // Session objects made through the vault now open (its module's counters start with it).
-    std::uint64_t objectsSinceOpen() const {
-        if (!vault)
-            return 0;
-        const hsm::CallStats c = vault->callStats();
+    // Session objects made through vault `v` since it was opened (its module's counters start
+    // with it). Any thread.
+    static std::uint64_t objectsMade(const hsm::KeyVault& v) {
+        const hsm::CallStats c = v.callStats();
         return c[hsm::P11Fn::C_CreateObject] + c[hsm::P11Fn::C_CopyObject] +
                c[hsm::P11Fn::C_UnwrapKey] + c[hsm::P11Fn::C_GenerateKey];
+    }
+    std::uint64_t objectsSinceOpen() const { return vault ? objectsMade(*vault) : 0; }
+    // Any thread (reads no cfg: a reload may replace it; hsm.* changes are refused anyway).
+    bool recycleDue(const hsm::KeyVault& v) const {
+        const std::uint64_t after = recycleAfterObjects.load();
+        return after != 0 && objectsMade(v) - hsmObjectsAtOpen.load() >= after;
     }
 
     // hsm.recycle_after_objects: once the module made that many objects, new HSM jobs wait, the
@@ -2085,19 +2101,18 @@ struct Daemon::Impl {
     // destroyed objects only then; docs/hsed.md "Session memory"). The waiting jobs then go to
     // the new vault in order; nothing is refused.
     void maybeRecycleVault() {
-        if (cfg.hsm.recycleAfterObjects == 0 || stopping)
+        if (recycleAfterObjects.load() == 0 || stopping)
             return;
         if (!hsmRecycling) {
-            if (!vault || !hsmUp ||
-                objectsSinceOpen() - hsmObjectsAtOpen < cfg.hsm.recycleAfterObjects)
+            if (!vault || !hsmUp || !recycleDue(*vault))
                 return;
             hsmRecycling = true;
             log::notice(kLog, "recycling the PKCS#11 module after " +
-                                  std::to_string(objectsSinceOpen() - hsmObjectsAtOpen) +
+                                  std::to_string(objectsSinceOpen() - hsmObjectsAtOpen.load()) +
                                   " session objects (hsm.recycle_after_objects): new HSM jobs "
                                   "wait for the jobs in flight");
         }
-        if (hsmJobsInFlight != 0)
+        if (hsmJobsInFlight.load() != 0)
             return;
         const auto t0 = std::chrono::steady_clock::now();
         reopenVault("recycling the PKCS#11 module");
@@ -2960,6 +2975,7 @@ struct Daemon::Impl {
             return makeError(v.error());
         vault = std::move(*v);
         hsmObjectsAtOpen = objectsSinceOpen();  // the vault's own (token key copies, probe key)
+        recycleAfterObjects = cfg.hsm.recycleAfterObjects;
         store::StoreOptions so;
         so.mode = store::Mode::daemon;
         so.sqn.ind = cfg.sqnInd;
