@@ -76,6 +76,14 @@ struct DaemonOptions {
     std::string extraHsm{};   // YAML lines under hsm: (indented by 2)
 };
 
+// How many times `what` occurs in `text` (log lines).
+inline std::size_t countOf(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1))
+        ++n;
+    return n;
+}
+
 // Daemon options with `lines` under policy: (indented by 2).
 inline DaemonOptions withPolicy(const std::string& lines) {
     DaemonOptions o;

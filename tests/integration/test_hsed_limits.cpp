@@ -30,13 +30,6 @@ constexpr const char* kImsi5 = "001010000000005";
 constexpr const char* kImsi6 = "001010000000006";
 constexpr const char* kImsi7 = "001010000000007";
 
-std::size_t occurrences(const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
-        ++n;
-    return n;
-}
-
 class HsedLimits : public HsedFixture {
 protected:
     // A UE whose session the HSE confirmed (its first UP message reached the sink).
@@ -174,8 +167,8 @@ TEST_F(HsedLimits, RecycledModuleKeepsServingAndRequestsWaitForIt) {
     ASSERT_TRUE(waitLog("PKCS#11 module recycled in")) << log();
     const std::string l = log();
     // Each recycle that started has finished or is the one still waiting for its jobs.
-    EXPECT_LE(occurrences(l, "recycling the PKCS#11 module after"),
-              occurrences(l, "PKCS#11 module recycled in") + 1)
+    EXPECT_LE(countOf(l, "recycling the PKCS#11 module after"),
+              countOf(l, "PKCS#11 module recycled in") + 1)
         << l;
     // The first recycle held the second wave back.
     const auto at = l.find("PKCS#11 module recycled in");

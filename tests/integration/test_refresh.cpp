@@ -11,13 +11,6 @@ using emsdp::Cause;
 
 constexpr const char* kPolicySessions = "  refresh:\n    after_sessions: 1\n";
 
-std::size_t countOf(const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1))
-        ++n;
-    return n;
-}
-
 template <typename E>
 std::size_t eventCount(const UeClient& ue) {
     std::size_t n = 0;
