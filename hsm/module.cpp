@@ -38,6 +38,17 @@ CallStats CallStats::since(const CallStats& before) const noexcept {
     return d;
 }
 
+CallStats& CallStats::operator+=(const CallStats& other) noexcept {
+    for (std::size_t i = 0; i < kP11FnCount; ++i)
+        calls[i] += other.calls[i];
+    return *this;
+}
+
+std::uint64_t CallStats::objectsCreated() const noexcept {
+    return (*this)[P11Fn::C_CreateObject] + (*this)[P11Fn::C_CopyObject] +
+           (*this)[P11Fn::C_UnwrapKey] + (*this)[P11Fn::C_GenerateKey];
+}
+
 std::string CallStats::describe() const {
     std::string out;
     for (std::size_t i = 0; i < kP11FnCount; ++i) {

@@ -86,6 +86,10 @@ struct CallStats {
     std::uint64_t operator[](P11Fn f) const noexcept { return calls[static_cast<std::size_t>(f)]; }
     // Per-function difference (this - before), for counting the calls of one operation.
     CallStats since(const CallStats& before) const noexcept;
+    // Adds `other` per function (calls of several module instances).
+    CallStats& operator+=(const CallStats& other) noexcept;
+    // Session objects made: C_CreateObject, C_CopyObject, C_UnwrapKey, C_GenerateKey.
+    std::uint64_t objectsCreated() const noexcept;
     // "C_EncryptInit 1, C_EncryptUpdate 6, ..." (functions with a non-zero count only).
     std::string describe() const;
 };

@@ -32,7 +32,7 @@ Result<void> UplinkSink::open() {
     if (fd_ < 0)
         return makeError(UplinkSinkErrc::socket,
                          std::string("uplink sink socket: ") + std::strerror(errno));
-    ring_ = std::make_unique<Frame[]>(capacity());
+    ring_.reset(new Frame[capacity()]);  // default-initialised: written before read
     poll_ = loop_.make<net::Poll>(fd_);
     check_ = loop_.make<net::Check>();
     if (tryConnect())

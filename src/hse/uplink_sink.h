@@ -57,8 +57,8 @@ public:
 
 private:
     static constexpr std::size_t kFrameMax = 4 + emsdp::kMaxDatagram;
-    struct Frame {
-        std::uint16_t length = 0;
+    struct Frame {  // no initialisers: the ring is only touched where frames are written
+        std::uint16_t length;
         std::uint8_t data[kFrameMax];
     };
     bool tryConnect();

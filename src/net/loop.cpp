@@ -187,7 +187,8 @@ UdpSocket::UdpSocket(Loop& loop, bool batched)
     if (rc != 0)
         throw std::runtime_error(std::string("uv_udp_init: ") + uv_strerror(rc));
     udp_.data = static_cast<Handle*>(this);
-    buffer_ = std::make_unique<std::uint8_t[]>(bufferSize_);
+    // Default-initialised: a batched socket's 1 MiB is only touched where datagrams land.
+    buffer_.reset(new std::uint8_t[bufferSize_]);
 }
 
 Result<void> UdpSocket::bind(const SocketAddress& addr) {

@@ -56,6 +56,7 @@
 #include "emsdp/emsdp.h"
 #include "hsm/key_vault.h"
 #include "tests/hsm/softhsm_token.h"
+#include "tests/support/http_exchange.h"
 #include "ue/engine.h"
 #include "ue/usim.h"
 
@@ -327,27 +328,10 @@ public:
 
     // The daemon's counter best_sessions_total{outcome="confirmed"}, from its metrics page.
     std::uint64_t confirmedByHse() const {
-        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons(metricsPort_);
-        if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-            if (fd >= 0)
-                ::close(fd);
+        const std::string page = best::test::httpExchange(
+            metricsPort_, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        if (page == "connect failed")
             fail("cannot reach the metrics page");
-        }
-        const std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-        (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-        std::string page;
-        std::array<char, 65536> buf{};
-        for (;;) {
-            const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-            if (n <= 0)
-                break;
-            page.append(buf.data(), static_cast<std::size_t>(n));
-        }
-        ::close(fd);
         const std::string key = "\nbest_sessions_total{outcome=\"confirmed\"} ";
         const auto at = page.find(key);
         if (at == std::string::npos)

@@ -25,6 +25,26 @@ HsmErrc codeOf(const Error& e) {
 
 // --- token selector -----------------------------------------------------------------------
 
+// Call counts of several module instances add up per function; objectsCreated() counts the
+// calls that make a session object (create, copy, unwrap, generate) and nothing else.
+TEST(CallStats, AddAndObjectsCreated) {
+    CallStats a;
+    a.calls[static_cast<std::size_t>(P11Fn::C_CreateObject)] = 2;
+    a.calls[static_cast<std::size_t>(P11Fn::C_Sign)] = 7;
+    CallStats b;
+    b.calls[static_cast<std::size_t>(P11Fn::C_CreateObject)] = 1;
+    b.calls[static_cast<std::size_t>(P11Fn::C_CopyObject)] = 3;
+    b.calls[static_cast<std::size_t>(P11Fn::C_UnwrapKey)] = 4;
+    b.calls[static_cast<std::size_t>(P11Fn::C_GenerateKey)] = 5;
+    b.calls[static_cast<std::size_t>(P11Fn::C_DestroyObject)] = 6;
+    a += b;
+    EXPECT_EQ(a[P11Fn::C_CreateObject], 3u);
+    EXPECT_EQ(a[P11Fn::C_Sign], 7u);
+    EXPECT_EQ(a[P11Fn::C_DestroyObject], 6u);
+    EXPECT_EQ(a.objectsCreated(), 3u + 3u + 4u + 5u);
+    EXPECT_EQ(a.since(b)[P11Fn::C_CreateObject], 2u);
+}
+
 TEST(TokenSelector, PlainLabel) {
     auto s = TokenSelector::parse("best-hse");
     ASSERT_TRUE(s) << s.error().message;

@@ -2085,9 +2085,7 @@ struct Daemon::Impl {
     // Session objects made through vault `v` since it was opened (its module's counters start
     // with it). Any thread.
     static std::uint64_t objectsMade(const hsm::KeyVault& v) {
-        const hsm::CallStats c = v.callStats();
-        return c[hsm::P11Fn::C_CreateObject] + c[hsm::P11Fn::C_CopyObject] +
-               c[hsm::P11Fn::C_UnwrapKey] + c[hsm::P11Fn::C_GenerateKey];
+        return v.callStats().objectsCreated();
     }
     std::uint64_t objectsSinceOpen() const { return vault ? objectsMade(*vault) : 0; }
     // Any thread (reads no cfg: a reload may replace it; hsm.* changes are refused anyway).
@@ -2303,11 +2301,8 @@ struct Daemon::Impl {
         hc.token = cfg.hsm.token;
         hc.pinFile = cfg.hsm.pinFile;
         hc.workers = cfg.hsm.workers;
-        if (vault) {
-            const hsm::CallStats old = vault->callStats();
-            for (std::size_t i = 0; i < old.calls.size(); ++i)
-                hsmCallsRetired.calls[i] += old.calls[i];
-        }
+        if (vault)
+            hsmCallsRetired += vault->callStats();
         vault.reset();
         auto v = hsm::KeyVault::open(hc);
         if (!v) {
@@ -2825,11 +2820,8 @@ struct Daemon::Impl {
         {
             // PKCS#11 calls since start (the vaults before a module re-initialisation included).
             hsm::CallStats calls = hsmCallsRetired;
-            if (vault) {
-                const hsm::CallStats now = vault->callStats();
-                for (std::size_t i = 0; i < calls.calls.size(); ++i)
-                    calls.calls[i] += now.calls[i];
-            }
+            if (vault)
+                calls += vault->callStats();
             w.family("best_hsm_calls_total", "counter", "PKCS#11 calls by function.");
             for (std::size_t i = 0; i < calls.calls.size(); ++i) {
                 if (calls.calls[i] != 0)
@@ -2842,9 +2834,7 @@ struct Daemon::Impl {
                      "Session objects the daemon made in the token (create, copy, unwrap, "
                      "generate); SoftHSM 2.6 keeps each in memory until the module is "
                      "finalised (docs/hsed.md).");
-            w.sample("best_hsm_objects_created_total", {},
-                     calls[hsm::P11Fn::C_CreateObject] + calls[hsm::P11Fn::C_CopyObject] +
-                         calls[hsm::P11Fn::C_UnwrapKey] + calls[hsm::P11Fn::C_GenerateKey]);
+            w.sample("best_hsm_objects_created_total", {}, calls.objectsCreated());
         }
         w.family("best_hsm_recycles_total", "counter",
                  "PKCS#11 module re-initialisations for hsm.recycle_after_objects.");
